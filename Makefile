@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine:
+#   make serve   - the service on 127.0.0.1:8000 with the shipped model
+#   make test    - the whole test suite (installs the training extra too)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: serve test lint bench train evaluate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files re-run the install whenever pyproject.toml changes.
+$(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[train,test]"
+	touch $@ $(VENV)/.serve-installed
+
+serve: $(VENV)/.serve-installed
+	LPR_HOST=$(HOST) LPR_PORT=$(PORT) $(BIN)/python -m service
+
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.run
+
+train: $(VENV)/.dev-installed
+	$(BIN)/lpr-train train --data ../shared/data/lpr --arch default
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,208 @@
+"""The one path from any character crop to the model's input.
+
+Real uploads are colour photos (white paint on a red plate, any size, any
+mode); the public dataset is binarised white-on-black at 50x50. Both go through
+exactly these steps, in training, in evaluation and in the service, so the
+model only ever sees one domain:
+
+1. decode (EXIF orientation honoured, first frame only, odd modes flattened);
+2. "whiteness" = the darkest channel of each pixel: white paint is bright in
+   every channel while red paint is dark in green and blue, so this separates
+   paint from plate far better than luminance, and is plain grayscale for
+   grayscale input;
+3. Otsu threshold, then polarity fixed so the glyph is white: the crop's border
+   is mostly plate, so whichever value dominates the border is background;
+4. tight crop around the glyph's ink (ignoring the outermost 1 % of ink mass on
+   each side, so specks and screw heads do not stretch the box);
+5. stretch to a square with a small black margin: the dataset's crops were
+   stretched to 50x50, so stretching, not padding, matches it.
+
+This module imports only NumPy and Pillow: the service ships it without
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Longest side kept before thresholding; larger uploads are shrunk first, which
+#: costs nothing in accuracy (the model sees at most 128 px) and bounds the work.
+WORKING_SIDE = 256
+
+#: Share of ink mass ignored on each side when cropping tightly.
+INK_TRIM = 0.01
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Shape of a model's input; recorded in the model's metadata."""
+
+    size: int = 32
+    channels: int = 1
+    margin: int = 2
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.size, self.size, self.channels)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InputSpec:
+        return cls(**{k: int(data[k]) for k in ("size", "channels", "margin")})
+
+
+class ImageError(ValueError):
+    """An upload that cannot be used as a character crop.
+
+    ``code`` is a stable machine-readable reason; the message is for people.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decode(data: bytes, max_pixels: int = 25_000_000) -> Image.Image:
+    """Decode uploaded bytes into an ``L`` or ``RGB`` image.
+
+    The pixel count is checked from the header, before any pixel is decoded, so a
+    decompression bomb costs nothing.
+    """
+    if not data:
+        raise ImageError("empty", "the upload is empty")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageError("too_many_pixels", f"image declares too many pixels: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageError("not_an_image", "the upload is not an image Pillow can read") from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            "too_many_pixels",
+            f"image declares {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
+        )
+    if width < 1 or height < 1:
+        raise ImageError("not_an_image", "the image has no pixels")
+    try:
+        image.seek(0)
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        return flatten(image)
+    except Image.DecompressionBombError as exc:
+        raise ImageError("too_many_pixels", f"image declares too many pixels: {exc}") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError("corrupt", f"the image data is truncated or corrupt: {exc}") from exc
+
+
+def flatten(image: Image.Image) -> Image.Image:
+    """Bring any Pillow mode to ``L`` or ``RGB``.
+
+    High-bit-depth modes are stretched to 8 bits by their own range (Otsu only
+    cares about order); transparency is composited over black, the dataset's
+    background.
+    """
+    if image.mode in ("L", "RGB"):
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        lo, hi = float(values.min()), float(values.max())
+        scaled = (values - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(values)
+        return Image.fromarray(scaled.astype(np.uint8), "L")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def otsu_threshold(values: np.ndarray) -> int:
+    """Otsu's threshold of a uint8 array: pixels ``> t`` are one class."""
+    hist = np.bincount(values.ravel(), minlength=256).astype(np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    weight_lo = np.cumsum(hist)
+    weight_hi = weight_lo[-1] - weight_lo
+    mass_lo = np.cumsum(hist * levels)
+    mean_lo = mass_lo / np.maximum(weight_lo, 1)
+    mean_hi = (mass_lo[-1] - mass_lo) / np.maximum(weight_hi, 1)
+    between = weight_lo * weight_hi * (mean_lo - mean_hi) ** 2
+    return int(np.argmax(between))
+
+
+def whiteness(image: Image.Image) -> np.ndarray:
+    """Per-pixel darkest channel, as uint8, after shrinking to ``WORKING_SIDE``."""
+    image = flatten(image)
+    if max(image.size) > WORKING_SIDE:
+        image = image.copy()
+        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image)
+    return pixels if pixels.ndim == 2 else pixels.min(axis=2)
+
+
+def binarise(image: Image.Image) -> np.ndarray:
+    """Boolean mask of the glyph's ink (``True`` = ink), white-on-black polarity."""
+    gray = whiteness(image)
+    mask = gray > otsu_threshold(gray)
+    border = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
+    if border.mean() > 0.5:
+        mask = ~mask
+    return mask
+
+
+def ink_box(mask: np.ndarray, trim: float = INK_TRIM) -> tuple[int, int, int, int] | None:
+    """``(left, top, right, bottom)`` (exclusive) around the ink, or ``None`` if blank."""
+    total = int(mask.sum())
+    if total == 0:
+        return None
+
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        cum = np.cumsum(profile)
+        lo = int(np.searchsorted(cum, trim * total, side="right"))
+        hi = int(np.searchsorted(cum, (1.0 - trim) * total, side="left")) + 1
+        return lo, max(hi, lo + 1)
+
+    left, right = span(mask.sum(axis=0))
+    top, bottom = span(mask.sum(axis=1))
+    return left, top, right, bottom
+
+
+def normalise(mask: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Crop a glyph mask tightly and stretch it to ``spec``: float32 in [0, 1], HWC."""
+    inner = spec.size - 2 * spec.margin
+    canvas = np.zeros((spec.size, spec.size), dtype=np.float32)
+    box = ink_box(mask)
+    if box is not None:
+        left, top, right, bottom = box
+        glyph = Image.fromarray(mask[top:bottom, left:right].astype(np.uint8) * 255, "L")
+        glyph = glyph.resize((inner, inner), Image.Resampling.BILINEAR)
+        canvas[spec.margin : spec.margin + inner, spec.margin : spec.margin + inner] = (
+            np.asarray(glyph, dtype=np.float32) / 255.0
+        )
+    if spec.channels == 1:
+        return canvas[:, :, None]
+    return np.repeat(canvas[:, :, None], spec.channels, axis=2)
+
+
+def preprocess(image: Image.Image, spec: InputSpec) -> np.ndarray:
+    """Any decoded crop to one model input of shape ``spec.shape``."""
+    return normalise(binarise(image), spec)
+
+
+def preprocess_bytes(data: bytes, spec: InputSpec, max_pixels: int = 25_000_000) -> np.ndarray:
+    """Uploaded bytes to one model input; raises :class:`ImageError` on bad input."""
+    return preprocess(decode(data, max_pixels=max_pixels), spec)
+
+
+def load_file(path: str, spec: InputSpec) -> np.ndarray:
+    """A crop on disk to one model input (used for datasets and evaluation)."""
+    with open(path, "rb") as handle:
+        return preprocess_bytes(handle.read(), spec, max_pixels=Image.MAX_IMAGE_PIXELS or 10**9)
