@@ -1,0 +1,151 @@
+"""The one preprocessing path: colour uploads and binarised crops meet in one domain."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from training.preprocessing import ImageError, InputSpec, decode, preprocess, preprocess_bytes
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLES = sorted((SHARED / "samples").glob("*.png"))
+SPEC = InputSpec(size=32, channels=1, margin=2)
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Similarity of two model inputs: correlation of their pixels (1.0 = identical).
+
+    Pixel correlation rather than glyph overlap, because a stroke one pixel to
+    the side at 32x32 is the same glyph to the model but no overlap at all.
+    """
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def _encode(image: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def _dataset_style(colour: Image.Image) -> bytes:
+    """Binarise a colour crop the way the dataset was made: gray, threshold, 50x50, JPEG."""
+    gray = np.asarray(colour.convert("L"), dtype=np.float32)
+    binary = ((gray > gray.mean() + 0.5 * gray.std()) * 255).astype(np.uint8)
+    return _encode(Image.fromarray(binary).resize((50, 50), Image.Resampling.NEAREST), "JPEG", quality=90)
+
+
+def _painted_on_red(dataset_crop: Path) -> bytes:
+    """Turn a binarised dataset crop into a colour photo: white paint on a red plate."""
+    glyph = np.asarray(Image.open(dataset_crop).convert("L").resize((97, 122)), dtype=np.float32) / 255
+    paint, plate = np.array([236, 226, 232]), np.array([168, 38, 52])
+    rgb = plate + glyph[:, :, None] * (paint - plate)
+    rgb += np.random.default_rng(0).normal(0, 12, rgb.shape)
+    image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1))
+    return _encode(image, "JPEG", quality=85)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_colour_sample_and_its_binarised_copy_give_the_same_input(sample: Path) -> None:
+    colour = Image.open(sample)
+    a = preprocess(colour, SPEC)
+    b = preprocess_bytes(_dataset_style(colour), SPEC)
+    assert a.shape == b.shape == SPEC.shape
+    assert similarity(a, b) > 0.8
+
+
+@pytest.mark.parametrize("cls", ["0", "4", "ba", "pa"])
+def test_dataset_crop_painted_on_red_gives_the_same_input(cls: str) -> None:
+    crop = sorted((SHARED / "data" / "lpr" / "test" / cls).glob("*.jpg"))[0]
+    a = preprocess_bytes(crop.read_bytes(), SPEC)
+    b = preprocess_bytes(_painted_on_red(crop), SPEC)
+    assert similarity(a, b) > 0.8
+
+
+def test_glyph_is_white_whatever_the_polarity() -> None:
+    sample = Image.open(SAMPLES[0]).convert("RGB")
+    inverted = Image.fromarray(255 - np.asarray(sample))
+    assert similarity(preprocess(sample, SPEC), preprocess(inverted, SPEC)) > 0.9
+
+
+def _mode_variants(rgb: Image.Image) -> dict[str, Image.Image]:
+    gray = np.asarray(rgb.convert("L"), dtype=np.uint16)
+    rgba = rgb.convert("RGBA")
+    return {
+        "RGBA": rgba,
+        "P": rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=64),
+        "CMYK": rgb.convert("CMYK"),
+        "I;16": Image.fromarray(gray * 257),
+        "I": rgb.convert("L").convert("I"),
+        "F": rgb.convert("L").convert("F"),
+        "LA": rgb.convert("LA"),
+        "1": rgb.convert("L").point(lambda v: 255 if v > 150 else 0).convert("1"),
+        "YCbCr": rgb.convert("YCbCr"),
+    }
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK", "I;16", "I", "F", "LA", "1", "YCbCr"])
+def test_odd_modes_work(mode: str) -> None:
+    rgb = Image.open(SHARED / "samples" / "pa.png").convert("RGB")
+    variant = _mode_variants(rgb)[mode]
+    assert variant.mode == mode
+    x = preprocess(variant, SPEC)
+    assert x.shape == SPEC.shape and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert similarity(x, preprocess(rgb, SPEC)) > 0.75
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_sixteen_bit_files_decode(fmt: str) -> None:
+    gray = np.asarray(Image.open(SHARED / "samples" / "8.png").convert("L"), dtype=np.uint16) * 257
+    data = _encode(Image.fromarray(gray), fmt)
+    reference = preprocess(Image.open(SHARED / "samples" / "8.png"), SPEC)
+    assert similarity(preprocess_bytes(data, SPEC), reference) > 0.75
+
+
+def test_exif_orientation_is_honoured() -> None:
+    upright = Image.open(SHARED / "samples" / "ba.png").convert("RGB")
+    stored_sideways = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": undoes the counter-clockwise turn above
+    data = _encode(stored_sideways, "JPEG", exif=exif, quality=95)
+    assert decode(data).size == upright.size
+    assert similarity(preprocess_bytes(data, SPEC), preprocess(upright, SPEC)) > 0.8
+
+
+def test_blank_image_gives_an_empty_input() -> None:
+    x = preprocess(Image.new("RGB", (40, 60), (180, 30, 40)), SPEC)
+    assert x.shape == SPEC.shape and float(x.max()) == 0.0
+
+
+def test_three_channel_spec_repeats_the_glyph() -> None:
+    spec = InputSpec(size=128, channels=3, margin=4)
+    x = preprocess(Image.open(SAMPLES[0]), spec)
+    assert x.shape == (128, 128, 3)
+    assert np.array_equal(x[:, :, 0], x[:, :, 2])
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "empty"),
+        (b"this is not an image", "not_an_image"),
+        ((SHARED / "samples" / "1.png").read_bytes()[:600], "corrupt"),
+    ],
+    ids=["empty", "text", "truncated"],
+)
+def test_bad_bytes_raise_image_error(data: bytes, code: str) -> None:
+    with pytest.raises(ImageError) as info:
+        preprocess_bytes(data, SPEC)
+    assert info.value.code == code
+
+
+def test_pixel_limit_is_checked_before_decoding() -> None:
+    bomb = _encode(Image.new("L", (6000, 6000)), "PNG", optimize=True)
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageError) as info:
+        decode(bomb, max_pixels=10_000_000)
+    assert info.value.code == "too_many_pixels"

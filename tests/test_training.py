@@ -1,0 +1,147 @@
+"""The training package end to end on a small subset: train, evaluate, export, ship."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="the training extra is not installed")
+
+from training.data import open_dataset, stratified_split  # noqa: E402
+from training.labels import DEVANAGARI, LABELS  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATA = SHARED / "data" / "lpr"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One short epoch on 12 crops per class, then the full evaluate + export path."""
+    from training.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["train", "--data", str(DATA), "--arch", "default", "--out", str(out),
+                 "--epochs", "1", "--limit-per-class", "12"]) == 0
+    return out
+
+
+def test_split_layout_is_found_with_its_own_test_split() -> None:
+    dataset = open_dataset(DATA)
+    assert dataset.layout == "split"
+    assert len(dataset.train) == 1599 and len(dataset.test) == 403
+    assert set(dataset.train.counts()) == set(LABELS)
+    assert all(n > 0 for n in dataset.test.counts().values())
+
+
+def test_validation_split_is_seeded_stratified_and_disjoint() -> None:
+    train = open_dataset(DATA).train
+    fit_a, val_a = stratified_split(train, 0.3, seed=7)
+    fit_b, val_b = stratified_split(train, 0.3, seed=7)
+    _, val_c = stratified_split(train, 0.3, seed=8)
+    assert val_a.paths == val_b.paths and fit_a.paths == fit_b.paths
+    assert val_a.paths != val_c.paths
+    assert not set(fit_a.paths) & set(val_a.paths)
+    assert len(fit_a) + len(val_a) == len(train)
+    for label, total in train.counts().items():
+        assert abs(val_a.counts()[label] - 0.3 * total) <= 1
+
+
+def test_colour_dataset_layout_with_devanagari_folders(tmp_path: Path) -> None:
+    """The original dataset: one folder of class folders, any names users give them."""
+    root = tmp_path / "images"
+    for k, label in enumerate(LABELS):
+        folder = root / (DEVANAGARI[label] if k % 2 else label)
+        folder.mkdir(parents=True)
+        for crop in sorted((DATA / "train" / label).glob("*.jpg"))[:10]:
+            shutil.copy(crop, folder / crop.name.replace(".jpg", ".png"))
+    dataset = open_dataset(tmp_path, seed=3)
+    assert dataset.layout == "single"
+    assert len(dataset.train) + len(dataset.test) == 120
+    assert all(n == 2 for n in dataset.test.counts().values())
+    assert not set(dataset.train.paths) & set(dataset.test.paths)
+    assert len(dataset.sha256()) == 64
+
+
+def test_unknown_layout_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "cats").mkdir()
+    with pytest.raises(FileNotFoundError, match="class folders"):
+        open_dataset(tmp_path)
+
+
+def test_reference_model_is_the_published_design() -> None:
+    import keras
+
+    from training.models import RECIPES, build, count_flops
+
+    model = build(RECIPES["reference"], steps_per_epoch=1)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert model.input_shape == (None, 128, 128, 3)
+    assert [c.filters for c in convs] == [32, 64, 96, 128, 160, 192]
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == 5
+    assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers) == 5
+    assert isinstance(model.layers[-3], keras.layers.GlobalMaxPooling2D)
+    assert model.layers[-2].units == 128 and model.layers[-1].units == 12
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    default = build(RECIPES["default"], steps_per_epoch=1)
+    assert count_flops(default) * 10 <= count_flops(model)
+
+
+def test_smoke_run_writes_a_complete_run_folder(smoke_run: Path) -> None:
+    for name in ("best.keras", "history.csv", "run.json", "metrics.json", "model.onnx", "model.json",
+                 "samples_per_class.png", "training_curves.png", "confusion_matrix.png",
+                 "test_predictions.png", "test_errors.png"):
+        assert (smoke_run / name).stat().st_size > 0, name
+    run = json.loads((smoke_run / "run.json").read_text())
+    assert run["seed"] == 1234 and len(run["dataset"]["sha256"]) == 64
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert metrics["n"] == 403
+    assert np.asarray(metrics["confusion_matrix"]).sum() == 403
+    assert 0.0 <= metrics["ece"] <= 1.0
+
+
+def test_exported_onnx_matches_keras_on_the_test_split(smoke_run: Path) -> None:
+    import keras
+    import onnxruntime as ort
+
+    from training.export import PARITY_TOLERANCE, sha256_file
+
+    meta = json.loads((smoke_run / "model.json").read_text())
+    assert meta["parity"]["n"] == 403 and meta["parity"]["argmax_mismatches"] == 0
+    assert meta["parity"]["max_abs_diff"] <= PARITY_TOLERANCE
+    assert meta["onnx"]["sha256"] == sha256_file(smoke_run / "model.onnx")
+
+    session = ort.InferenceSession(str(smoke_run / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].name == "image"
+    assert session.get_inputs()[0].shape[0] in (None, "unk__0") or not isinstance(session.get_inputs()[0].shape[0], int)
+    x = np.random.default_rng(0).random((5, 32, 32, 1), dtype=np.float32)
+    onnx_probs = session.run(None, {"image": x})[0]
+    keras_probs = keras.models.load_model(smoke_run / "best.keras").predict(x, verbose=0)
+    assert onnx_probs.shape == (5, 12)
+    assert np.abs(onnx_probs - keras_probs).max() <= PARITY_TOLERANCE
+
+
+def test_parity_check_rejects_a_disagreeing_model() -> None:
+    from training.export import ParityError, check_parity
+
+    p = np.full((3, 12), 1 / 12, dtype=np.float32)
+    p[:, 0] += 0.1
+    q = p.copy()
+    q[1, 0] -= 0.2
+    with pytest.raises(ParityError):
+        check_parity(p, q)
+
+
+def test_ship_copies_model_and_metadata(smoke_run: Path, tmp_path: Path) -> None:
+    from training.export import sha256_file
+    from training.ship import ship
+
+    written = ship(smoke_run, tmp_path, name="lpr-smoke")
+    meta = json.loads((tmp_path / "lpr-smoke.json").read_text())
+    assert meta["name"] == "lpr-smoke" and meta["onnx"]["file"] == "lpr-smoke.onnx"
+    assert meta["onnx"]["sha256"] == sha256_file(tmp_path / "lpr-smoke.onnx")
+    assert (tmp_path / "figures" / "test_errors.png") in written

@@ -1,0 +1,89 @@
+"""``lpr-train``: train, evaluate, export, ship and describe the character classifier.
+
+Typical use::
+
+    lpr-train train --data ../shared/data/lpr --arch default --out runs/default
+    lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
+    lpr-train ship --run runs/default
+    lpr-train card --default runs/default --reference runs/reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lpr-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model, evaluate it on test/, export it to ONNX")
+    train.add_argument("--data", required=True, help="dataset root (train/+test/ layout or class folders)")
+    train.add_argument("--arch", choices=["default", "reference"], default="default")
+    train.add_argument("--out", help="run folder (default: runs/<arch>)")
+    train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    train.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    train.add_argument("--limit-per-class", type=int, help="use at most N crops per class (smoke runs)")
+    train.add_argument("--no-export", action="store_true", help="stop after training")
+
+    evaluate = sub.add_parser("evaluate", help="re-run evaluation and export of a run folder")
+    evaluate.add_argument("--run", required=True)
+
+    ship = sub.add_parser("ship", help="copy a run's ONNX model and metadata into models/")
+    ship.add_argument("--run", required=True)
+    ship.add_argument("--models", default=str(REPO / "models"))
+    ship.add_argument("--name", default="lpr-default")
+
+    card = sub.add_parser("card", help="write models/MODEL_CARD.md comparing two runs")
+    card.add_argument("--default", required=True, help="run folder of the shipped model")
+    card.add_argument("--reference", required=True, help="run folder of the reference model")
+    card.add_argument("--models", default=str(REPO / "models"))
+
+    show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
+    show.add_argument("images", nargs="+")
+    show.add_argument("--out", default="preprocessed.png")
+    show.add_argument("--size", type=int, default=64)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "train":
+        from training.evaluate import evaluate_and_export
+        from training.train import train
+
+        run = train(args.data, args.out or f"runs/{args.arch}", arch=args.arch, seed=args.seed,
+                    epochs=args.epochs, batch_size=args.batch_size, limit_per_class=args.limit_per_class)
+        if not args.no_export:
+            evaluate_and_export(run)
+        print(f"run folder: {run}")
+    elif args.command == "evaluate":
+        from training.evaluate import evaluate_and_export
+
+        evaluate_and_export(args.run)
+    elif args.command == "ship":
+        from training.ship import ship
+
+        for path in ship(args.run, args.models, args.name):
+            print(f"wrote {path}")
+    elif args.command == "card":
+        from training.model_card import write_card
+
+        print(f"wrote {write_card(args.default, args.reference, args.models)}")
+    elif args.command == "preprocess":
+        from training.figures import preprocessing_proof
+
+        print(f"wrote {preprocessing_proof(args.images, Path(args.out), args.size)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
