@@ -94,7 +94,7 @@ def test_odd_modes_work(mode: str) -> None:
     assert variant.mode == mode
     x = preprocess(variant, SPEC)
     assert x.shape == SPEC.shape and x.dtype == np.float32
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
     assert similarity(x, preprocess(rgb, SPEC)) > 0.75
 
 

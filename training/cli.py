@@ -5,7 +5,8 @@ Typical use::
     lpr-train train --data ../shared/data/lpr --arch default --out runs/default
     lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
     lpr-train ship --run runs/default
-    lpr-train card --default runs/default --reference runs/reference
+    lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
+    lpr-train card --default runs/default
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     ship.add_argument("--run", required=True)
     ship.add_argument("--models", default=str(REPO / "models"))
     ship.add_argument("--name", default="lpr-default")
+    ship.add_argument("--keras", action="store_true", help="also copy the Keras checkpoint")
 
     card = sub.add_parser("card", help="write models/MODEL_CARD.md comparing two runs")
     card.add_argument("--default", required=True, help="run folder of the shipped model")
-    card.add_argument("--reference", required=True, help="run folder of the reference model")
     card.add_argument("--models", default=str(REPO / "models"))
 
     show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
@@ -60,8 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         from training.evaluate import evaluate_and_export
         from training.train import train
 
-        run = train(args.data, args.out or f"runs/{args.arch}", arch=args.arch, seed=args.seed,
-                    epochs=args.epochs, batch_size=args.batch_size, limit_per_class=args.limit_per_class)
+        run = train(
+            args.data,
+            args.out or f"runs/{args.arch}",
+            arch=args.arch,
+            seed=args.seed,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            limit_per_class=args.limit_per_class,
+        )
         if not args.no_export:
             evaluate_and_export(run)
         print(f"run folder: {run}")
@@ -72,12 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "ship":
         from training.ship import ship
 
-        for path in ship(args.run, args.models, args.name):
+        for path in ship(args.run, args.models, args.name, include_keras=args.keras):
             print(f"wrote {path}")
     elif args.command == "card":
         from training.model_card import write_card
 
-        print(f"wrote {write_card(args.default, args.reference, args.models)}")
+        print(f"wrote {write_card(args.default, args.models)}")
     elif args.command == "preprocess":
         from training.figures import preprocessing_proof
 

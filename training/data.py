@@ -56,8 +56,10 @@ class Split:
 
     def load(self, spec: InputSpec) -> np.ndarray:
         """All crops through the shared preprocessing, as one ``(N, H, W, C)`` array."""
-        return np.stack([load_file(str(p), spec) for p in self.paths]) if self.paths else np.zeros(
-            (0, *spec.shape), dtype=np.float32
+        return (
+            np.stack([load_file(str(p), spec) for p in self.paths])
+            if self.paths
+            else np.zeros((0, *spec.shape), dtype=np.float32)
         )
 
 
@@ -108,7 +110,9 @@ class Dataset:
     def sha256(self) -> str:
         """Hash of every file's relative path and bytes, order-independent of the OS."""
         digest = hashlib.sha256()
-        for path in sorted(self.train.paths + self.test.paths, key=lambda p: p.relative_to(self.root).as_posix()):
+        for path in sorted(
+            self.train.paths + self.test.paths, key=lambda p: p.relative_to(self.root).as_posix()
+        ):
             digest.update(path.relative_to(self.root).as_posix().encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()

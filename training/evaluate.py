@@ -49,22 +49,33 @@ def evaluate_and_export(run_dir: str | Path, name: str | None = None) -> dict:
     figures.confusion(metrics["confusion_matrix"], run_dir / "confusion_matrix.png")
     rng = np.random.default_rng(run["seed"])
     shown = np.sort(rng.choice(len(test), size=min(40, len(test)), replace=False))
-    figures.prediction_grid(x_test[shown], test.labels[shown], predicted[shown],
-                            run_dir / "test_predictions.png", "Test predictions (true/pred)")
+    figures.prediction_grid(
+        x_test[shown],
+        test.labels[shown],
+        predicted[shown],
+        run_dir / "test_predictions.png",
+        "Test predictions (true/pred)",
+    )
     figures.error_gallery(test.paths, test.labels, predicted, run_dir / "test_errors.png")
 
     onnx_path = to_onnx(model, run_dir / "model.onnx")
     onnx_probs = onnx_predict(onnx_session(onnx_path), x_test)
     parity = check_parity(keras_probs, onnx_probs)
-    meta = metadata(name or f"lpr-{run['arch']}", run, spec, score(onnx_probs, test.labels), onnx_path, parity)
+    meta = metadata(
+        name or f"lpr-{run['arch']}", run, spec, score(onnx_probs, test.labels), onnx_path, parity
+    )
     write_metadata(meta, run_dir / "model.json")
 
-    print(f"test accuracy {metrics['accuracy']:.4f} ({metrics['errors']} errors of {metrics['n']}), "
-          f"macro-F1 {metrics['macro_f1']:.4f}, ECE {metrics['ece']:.4f}")
+    print(
+        f"test accuracy {metrics['accuracy']:.4f} ({metrics['errors']} errors of {metrics['n']}), "
+        f"macro-F1 {metrics['macro_f1']:.4f}, ECE {metrics['ece']:.4f}"
+    )
     print(f"{'class':>6} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>4}")
     for label in LABELS:
         c = metrics["per_class"][label]
         print(f"{label:>6} {c['precision']:6.3f} {c['recall']:6.3f} {c['f1']:6.3f} {c['support']:4d}")
-    print(f"ONNX parity on {parity['n']} test crops: max |diff| {parity['max_abs_diff']:.2e}, "
-          f"argmax mismatches {parity['argmax_mismatches']}")
+    print(
+        f"ONNX parity on {parity['n']} test crops: max |diff| {parity['max_abs_diff']:.2e}, "
+        f"argmax mismatches {parity['argmax_mismatches']}"
+    )
     return meta

@@ -60,8 +60,12 @@ def check_parity(keras_probs: np.ndarray, onnx_probs: np.ndarray) -> dict:
     """Same argmax everywhere and max |p_keras - p_onnx| within tolerance, or raise."""
     max_diff = float(np.abs(keras_probs - onnx_probs).max()) if len(keras_probs) else 0.0
     argmax_mismatches = int((keras_probs.argmax(1) != onnx_probs.argmax(1)).sum())
-    result = {"n": len(keras_probs), "max_abs_diff": max_diff, "argmax_mismatches": argmax_mismatches,
-              "tolerance": PARITY_TOLERANCE}
+    result = {
+        "n": len(keras_probs),
+        "max_abs_diff": max_diff,
+        "argmax_mismatches": argmax_mismatches,
+        "tolerance": PARITY_TOLERANCE,
+    }
     if argmax_mismatches or max_diff > PARITY_TOLERANCE:
         raise ParityError(f"ONNX and Keras disagree: {result}")
     return result
@@ -77,8 +81,13 @@ def metadata(
         "architecture": run["arch"],
         "labels": list(LABELS),
         "devanagari": [DEVANAGARI[label] for label in LABELS],
-        "input": {"name": "image", "shape": [None, *spec.shape], "dtype": "float32", "layout": "NHWC",
-                  "range": [0.0, 1.0]},
+        "input": {
+            "name": "image",
+            "shape": [None, *spec.shape],
+            "dtype": "float32",
+            "layout": "NHWC",
+            "range": [0.0, 1.0],
+        },
         "output": {"name": "probabilities", "shape": [None, NUM_CLASSES]},
         "preprocessing": {
             **spec.to_dict(),
@@ -88,15 +97,30 @@ def metadata(
             "steps": ["decode+exif", "darkest channel", "otsu", "glyph white", "tight crop", "stretch"],
         },
         "seed": run["seed"],
-        "training": {k: run[k] for k in ("recipe", "epochs_run", "best_epoch", "best_val_loss",
-                                         "best_val_accuracy", "train_seconds", "versions")},
+        "training": {
+            k: run[k]
+            for k in (
+                "recipe",
+                "epochs_run",
+                "best_epoch",
+                "best_val_loss",
+                "best_val_accuracy",
+                "train_seconds",
+                "versions",
+            )
+        },
         "dataset": run["dataset"],
         "parameters": run["parameters"],
         "flops": run["flops"],
         "test_metrics": {k: test_metrics[k] for k in ("n", "accuracy", "macro_f1", "ece", "errors")},
         "parity": parity,
-        "onnx": {"file": onnx_path.name, "sha256": sha256_file(onnx_path), "opset": OPSET,
-                 "tf2onnx": tf2onnx.__version__, "onnxruntime": ort.__version__},
+        "onnx": {
+            "file": onnx_path.name,
+            "sha256": sha256_file(onnx_path),
+            "opset": OPSET,
+            "tf2onnx": tf2onnx.__version__,
+            "onnxruntime": ort.__version__,
+        },
         "quantization": None,
     }
 

@@ -13,15 +13,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
 
-from training.labels import LABELS  # noqa: E402
+from training.labels import LABELS
 
 
 def _show(ax: plt.Axes, image: np.ndarray, title: str, color: str = "black") -> None:
-    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255 if image.dtype == np.uint8 else 1)
+    ax.imshow(
+        image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255 if image.dtype == np.uint8 else 1
+    )
     ax.set_title(title, fontsize=9, color=color)
     ax.axis("off")
 
@@ -93,7 +95,12 @@ def prediction_grid(
         ax.axis("off")
         if k < count:
             wrong = labels[k] != predicted[k]
-            _show(ax, images[k][:, :, 0], f"{LABELS[labels[k]]}/{LABELS[predicted[k]]}", "red" if wrong else "black")
+            _show(
+                ax,
+                images[k][:, :, 0],
+                f"{LABELS[labels[k]]}/{LABELS[predicted[k]]}",
+                "red" if wrong else "black",
+            )
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -34,7 +34,7 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
         labels, predicted, labels=classes, zero_division=0
     )
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "accuracy": float((predicted == labels).mean()),
         "macro_f1": float(f1.mean()),
         "ece": expected_calibration_error(probabilities, labels),

@@ -44,18 +44,28 @@ def _sample_predictions(onnx_path: Path, spec: InputSpec) -> list[str]:
     return lines
 
 
-def write_card(default_run: str | Path, reference_run: str | Path, models_dir: str | Path) -> Path:
+def write_card(default_run: str | Path, models_dir: str | Path) -> Path:
+    """Compare the shipped model with ``models/reference/`` and time both here."""
     models_dir = Path(models_dir)
     shipped = json.loads((models_dir / "lpr-default.json").read_text())
-    reference = json.loads((Path(reference_run) / "model.json").read_text())
+    reference = json.loads((models_dir / "reference" / "lpr-reference.json").read_text())
     shipped_onnx = models_dir / shipped["onnx"]["file"]
+    reference_onnx = models_dir / "reference" / reference["onnx"]["file"]
     timings = {
         "shipped": (ms_per_image(shipped_onnx, 1), ms_per_image(shipped_onnx, 64)),
-        "reference": (ms_per_image(Path(reference_run) / "model.onnx", 1),
-                      ms_per_image(Path(reference_run) / "model.onnx", 64)),
+        "reference": (ms_per_image(reference_onnx, 1), ms_per_image(reference_onnx, 64)),
     }
-    header = ["model", "test accuracy", "macro-F1", "ECE", "parameters", "MFLOPs / image",
-              "ms / image, batch 1", "ms / image, batch 64", "training time"]
+    header = [
+        "model",
+        "test accuracy",
+        "macro-F1",
+        "ECE",
+        "parameters",
+        "MFLOPs / image",
+        "ms / image, batch 1",
+        "ms / image, batch 64",
+        "training time",
+    ]
     table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     table.append("| " + " | ".join(_row(reference, timings["reference"])) + " |")
     table.append("| " + " | ".join(_row(shipped, timings["shipped"])) + " |")
@@ -64,22 +74,24 @@ def write_card(default_run: str | Path, reference_run: str | Path, models_dir: s
     per_class = ["| class | precision | recall | F1 | test crops |", "|---|---|---|---|---|"]
     for label in LABELS:
         c = metrics["per_class"][label]
-        per_class.append(f"| {DEVANAGARI[label]} (`{label}`) | {c['precision']:.3f} | {c['recall']:.3f} | "
-                         f"{c['f1']:.3f} | {c['support']} |")
+        per_class.append(
+            f"| {DEVANAGARI[label]} (`{label}`) | {c['precision']:.3f} | {c['recall']:.3f} | "
+            f"{c['f1']:.3f} | {c['support']} |"
+        )
 
     spec = InputSpec.from_dict(shipped["preprocessing"])
     recipe = shipped["training"]["recipe"]
     dataset = shipped["dataset"]
     flops_ratio = reference["flops"] / shipped["flops"]
     cpu = f"{os.cpu_count()} CPU cores"
-    text = f"""# Model card: `{shipped['name']}` {shipped['version']}
+    text = f"""# Model card: `{shipped["name"]}` {shipped["version"]}
 
 Classifies one cropped character of a Nepali (Bagmati zone) private-motorbike
 licence plate into twelve classes: ० १ २ ३ ४ ५ ६ ७ ८ ९ बा प.
 
-- **File**: `{shipped['onnx']['file']}` (ONNX opset {shipped['onnx']['opset']}, input `image`
-  float32 NHWC `{shipped['input']['shape']}` in [0, 1], output `probabilities` `[N, 12]`),
-  SHA-256 `{shipped['onnx']['sha256']}`.
+- **File**: `{shipped["onnx"]["file"]}` (ONNX opset {shipped["onnx"]["opset"]}, input `image`
+  float32 NHWC `{shipped["input"]["shape"]}` in [0, 1], output `probabilities` `[N, 12]`),
+  SHA-256 `{shipped["onnx"]["sha256"]}`.
 - **Metadata**: `lpr-default.json` (labels, preprocessing, recipe, seed, dataset hash, test metrics).
 - **Preprocessing**: `training/preprocessing.py`, shared by training and the service: darkest channel,
   Otsu, glyph made white, tight crop, stretched to {spec.size}x{spec.size} with a {spec.margin}px margin.
@@ -88,8 +100,8 @@ licence plate into twelve classes: ० १ २ ३ ४ ५ ६ ७ ८ ९ ब�
 
 ## Reference vs shipped
 
-Test split: `shared/data/lpr/test`, {shipped['test_metrics']['n']} crops never used for training or tuning.
-Timings: ONNX Runtime {shipped['onnx']['onnxruntime']}, CPU, {cpu} of this machine, median of repeated runs
+Test split: `shared/data/lpr/test`, {shipped["test_metrics"]["n"]} crops never used for training or tuning.
+Timings: ONNX Runtime {shipped["onnx"]["onnxruntime"]}, CPU, {cpu} of this machine, median of repeated runs
 (`lpr-train card`). The shipped model needs 1/{flops_ratio:.0f} of the reference's FLOPs.
 
 {chr(10).join(table)}
@@ -124,18 +136,20 @@ how many a person could read.
 
 ## Reproduce
 
-Recipe: `{recipe['arch']}`, {recipe['epochs']} epochs max (best epoch {shipped['training']['best_epoch']} of
-{shipped['training']['epochs_run']} run), batch {recipe['batch_size']}, {recipe['optimizer']} lr
-{recipe['learning_rate']}, validation {recipe['val_fraction']:.0%} of `train/` (stratified, seed
-{shipped['seed']}), augmentation {recipe['augmentation']}.
-Dataset SHA-256 `{dataset['sha256']}` ({dataset['sizes']['train']} train / {dataset['sizes']['val']} validation /
-{dataset['sizes']['test']} test). Versions: {shipped['training']['versions']}.
+Recipe: `{recipe["arch"]}`, {recipe["epochs"]} epochs max (best epoch {shipped["training"]["best_epoch"]} of
+{shipped["training"]["epochs_run"]} run), batch {recipe["batch_size"]}, {recipe["optimizer"]} lr
+{recipe["learning_rate"]}, validation {recipe["val_fraction"]:.0%} of `train/` (stratified, seed
+{shipped["seed"]}), augmentation {recipe["augmentation"]}.
+Dataset SHA-256 `{dataset["sha256"]}`
+({dataset["sizes"]["train"]} train / {dataset["sizes"]["val"]} validation / {dataset["sizes"]["test"]} test).
+Versions: {shipped["training"]["versions"]}.
 
 ```
-lpr-train train --data ../shared/data/lpr --arch default --out runs/default --seed {shipped['seed']}
-lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference --seed {reference['seed']}
+lpr-train train --data ../shared/data/lpr --arch default --out runs/default --seed {shipped["seed"]}
+lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference --seed {reference["seed"]}
 lpr-train ship --run runs/default
-lpr-train card --default runs/default --reference runs/reference
+lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
+lpr-train card --default runs/default
 ```
 
 ## Data and citation

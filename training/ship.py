@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 from training.export import sha256_file
+from training.figures import preprocessing_proof
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 #: Figures of the shipped run that the model card links to.
 FIGURES = (
@@ -18,8 +21,14 @@ FIGURES = (
 )
 
 
-def ship(run_dir: str | Path, models_dir: str | Path, name: str = "lpr-default") -> list[Path]:
-    """Write ``<name>.onnx``, ``<name>.json`` and ``figures/`` into ``models_dir``."""
+def ship(
+    run_dir: str | Path, models_dir: str | Path, name: str = "lpr-default", include_keras: bool = False
+) -> list[Path]:
+    """Write ``<name>.onnx``, ``<name>.json`` and ``figures/`` into ``models_dir``.
+
+    ``include_keras`` also copies the Keras checkpoint: the reference ships it so
+    the benchmark can time Keras the way the write-up served it.
+    """
     run_dir, models_dir = Path(run_dir), Path(models_dir)
     (models_dir / "figures").mkdir(parents=True, exist_ok=True)
     onnx_path = models_dir / f"{name}.onnx"
@@ -35,4 +44,11 @@ def ship(run_dir: str | Path, models_dir: str | Path, name: str = "lpr-default")
         target = models_dir / "figures" / figure
         shutil.copyfile(run_dir / figure, target)
         written.append(target)
+    if include_keras:
+        target = models_dir / f"{name}.keras"
+        shutil.copyfile(run_dir / "best.keras", target)
+        written.append(target)
+    samples = sorted(SAMPLES.glob("*.png"))
+    if samples:
+        written.append(preprocessing_proof(samples, models_dir / "figures" / "samples_preprocessed.png"))
     return written

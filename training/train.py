@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training.augment import augmented_inputs, load_masks
 from training.data import Dataset, Split, open_dataset, stratified_split
 from training.labels import LABELS, NUM_CLASSES
 from training.models import RECIPES, Recipe, augmenter, build, count_flops
@@ -80,7 +81,12 @@ def train(
         print(f"{label:>6} {fit_counts[label]:>6} {val_counts[label]:>5} {test_counts[label]:>5}")
     print(f"{'total':>6} {len(fit_split):>6} {len(val_split):>5} {len(dataset.test):>5}")
 
-    x_fit, x_val = fit_split.load(recipe.input), val_split.load(recipe.input)
+    x_val, y_fit = val_split.load(recipe.input), fit_split.labels
+    if recipe.ink_copies:
+        masks = load_masks(fit_split.paths)
+        x_fit, y_fit = augmented_inputs(masks, y_fit, recipe.input, recipe.ink_copies, seed)
+    else:
+        x_fit = fit_split.load(recipe.input)
     steps = int(np.ceil(len(x_fit) / recipe.batch_size))
     model = build(recipe, steps_per_epoch=steps)
     model.summary(print_fn=lambda line, **_: print(line))
@@ -97,7 +103,7 @@ def train(
         )
     started = time.perf_counter()
     history = model.fit(
-        _pipeline(x_fit, fit_split.labels, recipe, seed, training=True),
+        _pipeline(x_fit, y_fit, recipe, seed, training=True),
         validation_data=_pipeline(x_val, val_split.labels, recipe, seed, training=False),
         epochs=recipe.epochs,
         callbacks=callbacks,
@@ -135,6 +141,8 @@ def train(
         "machine": f"{platform.machine()}, {len(tf.config.list_logical_devices('CPU'))} TF CPU device(s)",
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False) + "\n")
-    print(f"best epoch {best_epoch}: val_loss {run['best_val_loss']:.4f}, "
-          f"val_accuracy {run['best_val_accuracy']:.4f}; trained in {train_seconds:.0f} s")
+    print(
+        f"best epoch {best_epoch}: val_loss {run['best_val_loss']:.4f}, "
+        f"val_accuracy {run['best_val_accuracy']:.4f}; trained in {train_seconds:.0f} s"
+    )
     return out

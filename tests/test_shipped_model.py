@@ -1,0 +1,98 @@
+"""The model in models/: as accurate, cheap and traceable as its card says.
+
+Scored through the service's own pipeline (bytes -> decode -> preprocess ->
+ONNX Runtime), so what is tested is what users get.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from service.model import Classifier
+from service.pipeline import classify_files
+from service.schemas import Prediction
+from training.labels import DEVANAGARI, LABELS
+from training.preprocessing import INK_TRIM, WORKING_SIDE
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+SHARED = ROOT.parent / "shared"
+TEST_SPLIT = SHARED / "data" / "lpr" / "test"
+
+
+@pytest.fixture(scope="module")
+def metadata() -> dict:
+    return json.loads((MODELS / "lpr-default.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(MODELS / "lpr-default.onnx", MODELS / "lpr-default.json")
+
+
+def _predict(classifier: Classifier, paths: list[Path]) -> list[Prediction]:
+    files = [(io.BytesIO(p.read_bytes()), p.name) for p in paths]
+    outcomes = classify_files(classifier, files, max_bytes=5 << 20, max_pixels=25_000_000)
+    assert all(isinstance(o, Prediction) for o in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def test_shipped_model_scores_at_least_98_percent_on_the_test_split(classifier: Classifier) -> None:
+    paths = sorted(TEST_SPLIT.glob("*/*.jpg"))
+    assert len(paths) == 403
+    predictions = _predict(classifier, paths)
+    correct = sum(pred.label == path.parent.name for pred, path in zip(predictions, paths, strict=True))
+    accuracy = correct / len(paths)
+    assert accuracy >= 0.98, f"test accuracy {accuracy:.4f} ({len(paths) - correct} errors)"
+
+
+def test_metadata_reports_the_accuracy_the_model_really_has(classifier: Classifier, metadata: dict) -> None:
+    paths = sorted(TEST_SPLIT.glob("*/*.jpg"))
+    predictions = _predict(classifier, paths)
+    errors = sum(pred.label != path.parent.name for pred, path in zip(predictions, paths, strict=True))
+    assert metadata["test_metrics"]["n"] == 403
+    assert metadata["test_metrics"]["errors"] == errors
+
+
+@pytest.mark.parametrize("name", ["1", "8", "ba", "pa"])
+def test_every_colour_sample_is_classified_correctly(classifier: Classifier, name: str) -> None:
+    (prediction,) = _predict(classifier, [SHARED / "samples" / f"{name}.png"])
+    assert prediction.label == name
+    assert prediction.devanagari == DEVANAGARI[name]
+
+
+def test_metadata_hashes_match_the_shipped_files(metadata: dict) -> None:
+    from service.model import sha256_of
+
+    assert metadata["onnx"]["file"] == "lpr-default.onnx"
+    assert metadata["onnx"]["sha256"] == sha256_of(MODELS / "lpr-default.onnx")
+    assert len(metadata["dataset"]["sha256"]) == 64
+
+
+def test_metadata_describes_labels_input_and_training(metadata: dict) -> None:
+    assert metadata["labels"] == list(LABELS)
+    assert metadata["devanagari"] == [DEVANAGARI[label] for label in LABELS]
+    pre = metadata["preprocessing"]
+    assert metadata["input"]["shape"] == [None, pre["size"], pre["size"], pre["channels"]]
+    assert pre["working_side"] == WORKING_SIDE and pre["ink_trim"] == INK_TRIM
+    assert isinstance(metadata["seed"], int)
+    assert metadata["training"]["recipe"]["arch"] == metadata["architecture"] == "default"
+    assert metadata["parity"]["argmax_mismatches"] == 0 and metadata["parity"]["max_abs_diff"] <= 1e-4
+
+
+def test_shipped_model_needs_a_tenth_of_the_reference_flops(metadata: dict) -> None:
+    reference = json.loads((MODELS / "reference" / "lpr-reference.json").read_text())
+    assert reference["architecture"] == "reference"
+    assert metadata["flops"] * 10 <= reference["flops"]
+
+
+def test_model_card_shows_the_shipped_figures(metadata: dict) -> None:
+    card = (MODELS / "MODEL_CARD.md").read_text()
+    assert metadata["onnx"]["sha256"] in card
+    assert f"{metadata['test_metrics']['accuracy'] * 100:.2f} %" in card
+    assert (MODELS / "figures" / "test_errors.png").is_file()
+    assert (MODELS / "figures" / "samples_preprocessed.png").is_file()

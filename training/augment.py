@@ -1,0 +1,75 @@
+"""Augmentation in the glyph-mask domain, before the shared normalisation.
+
+Keras' preprocessing layers (see ``models.augmenter``) handle geometry. What
+they cannot do is vary the things our preprocessing is sensitive to *before*
+the tight crop: stroke thickness from a different Otsu threshold or paint
+wear, specks and screw heads near the glyph, and slight rotation/shear of the
+whole crop. Each variant is a plausible binarised crop and goes through the
+very same ``normalise`` as an upload, so training inputs stay in the serving
+domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from training.preprocessing import InputSpec, binarise, normalise
+
+
+def load_masks(paths: Sequence[Path]) -> list[np.ndarray]:
+    """The binarised glyph of every crop, at its stored resolution."""
+    masks = []
+    for path in paths:
+        with Image.open(path) as image:
+            masks.append(binarise(image))
+    return masks
+
+
+def _warp(mask: Image.Image, rng: np.random.Generator) -> Image.Image:
+    angle = np.deg2rad(rng.uniform(-6.0, 6.0))
+    shear = rng.uniform(-0.15, 0.15)
+    sx, sy = rng.uniform(0.9, 1.1, size=2)
+    cos, sin = np.cos(angle), np.sin(angle)
+    # Inverse map (output -> input) about the centre, as Image.transform expects.
+    a, b, d, e = cos / sx, (sin + shear) / sx, -sin / sy, cos / sy
+    w, h = mask.size
+    cx, cy = w / 2, h / 2
+    c = cx - a * cx - b * cy
+    f = cy - d * cx - e * cy
+    return mask.transform(mask.size, Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.NEAREST)
+
+
+def ink_variant(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random, plausible re-binarisation of a glyph mask."""
+    image = Image.fromarray(mask.astype(np.uint8) * 255, "L")
+    scale = max(1, 64 // max(image.size))
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    image = _warp(image, rng)
+    stroke = rng.random()
+    if stroke < 0.25:
+        image = image.filter(ImageFilter.MaxFilter(3))
+    elif stroke < 0.5:
+        image = image.filter(ImageFilter.MinFilter(3))
+    out = np.asarray(image) > 127
+    if rng.random() < 0.3:
+        for _ in range(rng.integers(1, 4)):
+            y, x = rng.integers(0, out.shape[0] - 2), rng.integers(0, out.shape[1] - 2)
+            size = int(rng.integers(1, 3))
+            out[y : y + size, x : x + size] = True
+    return out
+
+
+def augmented_inputs(
+    masks: Sequence[np.ndarray], labels: np.ndarray, spec: InputSpec, copies: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The originals plus ``copies`` seeded variants of each, as model inputs."""
+    rng = np.random.default_rng(seed)
+    inputs = [normalise(m, spec) for m in masks]
+    for _ in range(copies):
+        inputs.extend(normalise(ink_variant(m, rng), spec) for m in masks)
+    return np.stack(inputs), np.tile(labels, copies + 1)
