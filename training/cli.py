@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     card.add_argument("--default", required=True, help="run folder of the shipped model")
     card.add_argument("--models", default=str(REPO / "models"))
 
+    quant = sub.add_parser("quantize", help="build a static int8 variant and ship it if it earns it")
+    quant.add_argument("--models", default=str(REPO / "models"))
+
     show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
     show.add_argument("images", nargs="+")
     show.add_argument("--out", default="preprocessed.png")
@@ -86,6 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         from training.model_card import write_card
 
         print(f"wrote {write_card(args.default, args.models)}")
+    elif args.command == "quantize":
+        from training.quantize import quantize_shipped
+
+        result = quantize_shipped(args.models)
+        for kind in ("float32", "int8"):
+            r = result[kind]
+            print(
+                f"{kind:>8}: accuracy {r['accuracy']:.4f}, {r['ms_per_image_batch1']:.3f} ms/image "
+                f"at batch 1, {r['ms_per_image_batch64']:.3f} at batch 64"
+            )
+        print(
+            f"accuracy drop {result['accuracy_drop_points']:.2f} points; "
+            f"served by default: {result['served_by_default']}"
+        )
     elif args.command == "preprocess":
         from training.figures import preprocessing_proof
 
