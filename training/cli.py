@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(
             f"accuracy drop {result['accuracy_drop_points']:.2f} points; "
-            f"served by default: {result['served_by_default']}"
+            f"int8 meets the bar: {result['int8_qualifies']}; served: {result['served_by_default']}"
         )
     elif args.command == "preprocess":
         from training.figures import preprocessing_proof
