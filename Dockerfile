@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# Two targets:
+#   serve (default): the HTTP service, ONNX Runtime only - no TensorFlow.
+#   train:           lpr-train with the [train] extra, for `docker compose --profile train`.
+
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+# pyproject.toml names README.md as the readme, so the build needs it too.
+COPY pyproject.toml README.md ./
+COPY training/ training/
+COPY service/ service/
+
+FROM base AS train
+RUN pip install --no-cache-dir ".[train]"
+ENV HOME=/tmp
+ENTRYPOINT ["lpr-train"]
+CMD ["train", "--data", "/data", "--arch", "default", "--out", "/runs"]
+
+FROM base AS serve
+# Serving dependencies only: the project without extras.
+RUN pip install --no-cache-dir .
+COPY models/lpr-default.onnx models/lpr-default.json models/
+RUN useradd --system --uid 10001 --no-create-home lpr
+USER lpr
+EXPOSE 8000
+# slim has no curl; the interpreter is already there.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"]
+CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000"]

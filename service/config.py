@@ -1,0 +1,99 @@
+"""Service settings, read once from ``LPR_*`` environment variables.
+
+Every knob an operator may need in production lives here, so the README's
+configuration table, the Dockerfile and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The checkout (or, once installed, the folder holding the ``service`` package).
+#: Relative paths fall back to it so ``pytest`` and ``make serve`` work from anywhere.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; each field ``FOO`` is set by ``LPR_FOO``."""
+
+    model_config = SettingsConfigDict(env_prefix="LPR_", extra="ignore", protected_namespaces=())
+
+    model_path: Path = Field(
+        Path("models/lpr-default.onnx"),
+        description="ONNX model; relative paths are tried against the working directory, then the checkout.",
+    )
+    metadata_path: Path | None = Field(
+        None, description="Model metadata JSON; defaults to the model path with a .json suffix."
+    )
+    max_batch_files: int = Field(64, ge=1, description="Most files accepted by one /predict/batch request.")
+    max_upload_bytes: int = Field(5 * MIB, ge=1, description="Largest single image accepted, in bytes.")
+    max_pixels: int = Field(
+        16_000_000,
+        ge=1,
+        description="Most pixels an image may declare (width x height); bounds memory against bombs.",
+    )
+    intra_op_threads: int = Field(
+        1, ge=0, description="ONNX Runtime threads inside one inference (0 lets ONNX Runtime choose)."
+    )
+    inter_op_threads: int = Field(
+        1, ge=0, description="ONNX Runtime threads across graph branches (0 lets ONNX Runtime choose)."
+    )
+    inference_chunk: int = Field(
+        16,
+        ge=0,
+        description=(
+            "Images per ONNX Runtime call within a batch request; while one chunk runs, the next is "
+            "preprocessed on another core. 0 = the whole batch in one call."
+        ),
+    )
+    host: str = Field("127.0.0.1", description="Interface uvicorn binds to (0.0.0.0 in the container).")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port uvicorn listens on.")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes; each loads its own model copy.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Log level of the service and uvicorn."
+    )
+    access_log: bool = Field(True, description="Whether uvicorn logs one line per request.")
+
+    def resolve(self, path: Path) -> Path:
+        """Absolute path for ``path``: as given if it exists from the cwd, else under the checkout.
+
+        The container and ``make serve`` run from the project root, but tests and
+        ad-hoc scripts may not; trying both keeps the default working everywhere.
+        """
+        if path.is_absolute():
+            return path
+        from_cwd = Path.cwd() / path
+        if from_cwd.exists():
+            return from_cwd.resolve()
+        from_package = PACKAGE_ROOT / path
+        return from_package.resolve() if from_package.exists() else from_cwd.resolve()
+
+    @property
+    def resolved_model_path(self) -> Path:
+        return self.resolve(self.model_path)
+
+    @property
+    def resolved_metadata_path(self) -> Path:
+        if self.metadata_path is not None:
+            return self.resolve(self.metadata_path)
+        return self.resolved_model_path.with_suffix(".json")
+
+    @property
+    def max_batch_body_bytes(self) -> int:
+        """Largest /predict/batch body: every allowed file at its largest, plus multipart framing."""
+        return self.max_batch_files * (self.max_upload_bytes + MULTIPART_OVERHEAD)
+
+    @property
+    def max_single_body_bytes(self) -> int:
+        """Largest /predict body: one file at the limit plus multipart framing."""
+        return self.max_upload_bytes + MULTIPART_OVERHEAD
+
+
+#: Room for boundaries and part headers around each file (a long file name fits easily).
+MULTIPART_OVERHEAD = 8 * 1024

@@ -1,0 +1,174 @@
+"""Response models: the API contract clients code against, and the examples in ``/docs``.
+
+The examples are the shipped model's real answer to ``samples/ba.png`` (cut to
+three of the twelve classes), so the documentation shows what a client receives.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ClassProbability(BaseModel):
+    label: str = Field(description="ASCII class id: 0-9, ba or pa.", examples=["ba"])
+    devanagari: str = Field(description="The class as printed on the plate.", examples=["बा"])
+    probability: float = Field(ge=0.0, le=1.0, examples=[0.991119])
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable reason (see the README's error table).")
+    message: str = Field(description="What is wrong, for people.")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"error": {"code": "not_an_image", "message": "the upload is not an image Pillow can read"}}
+            ]
+        }
+    )
+
+    error: ErrorDetail
+
+
+_PREDICTION_EXAMPLE: dict[str, Any] = {
+    "label": "ba",
+    "devanagari": "बा",
+    "confidence": 0.991119,
+    "probabilities": [
+        {"label": "ba", "devanagari": "बा", "probability": 0.991119},
+        {"label": "3", "devanagari": "३", "probability": 0.001981},
+        {"label": "8", "devanagari": "८", "probability": 0.001322},
+    ],
+    "model_version": "lpr-default 1.0.0",
+    "filename": "ba.png",
+}
+
+
+class Prediction(BaseModel):
+    """What the model read in one character crop."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_PREDICTION_EXAMPLE]})
+
+    label: str = Field(description="ASCII id of the most probable class.", examples=["ba"])
+    devanagari: str = Field(description="The most probable class in Devanagari.", examples=["बा"])
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="Probability of the top class.", examples=[0.991119]
+    )
+    probabilities: list[ClassProbability] = Field(
+        description="Every class with its probability, most probable first."
+    )
+    model_version: str = Field(description="Name and version of the model that answered.")
+    filename: str | None = Field(None, description="The uploaded file's name, as the client sent it.")
+
+
+class BatchItemOk(BaseModel):
+    """A classified file of a batch: its position and name, then the prediction."""
+
+    index: int = Field(description="Position of the file in the request, from 0.")
+    status: Literal["ok"] = "ok"
+    filename: str | None = Field(None, description="The uploaded file's name, as the client sent it.")
+    label: str = Field(description="ASCII id of the most probable class.")
+    devanagari: str = Field(description="The most probable class in Devanagari.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Probability of the top class.")
+    probabilities: list[ClassProbability] = Field(description="Every class, most probable first.")
+
+
+class BatchItemError(BaseModel):
+    """A file of a batch that could not be classified, and why (same codes as ``/predict``)."""
+
+    index: int = Field(description="Position of the file in the request, from 0.")
+    status: Literal["error"] = "error"
+    filename: str | None = None
+    error: ErrorDetail
+
+
+BatchItem = Annotated[BatchItemOk | BatchItemError, Field(discriminator="status")]
+
+
+class BatchResponse(BaseModel):
+    """One entry per uploaded file, in upload order; a bad file does not spoil the others."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_version": "lpr-default 1.0.0",
+                    "count": 2,
+                    "classified": 1,
+                    "failed": 1,
+                    "results": [
+                        {
+                            "index": 0,
+                            "status": "ok",
+                            **{k: v for k, v in _PREDICTION_EXAMPLE.items() if k != "model_version"},
+                        },
+                        {
+                            "index": 1,
+                            "status": "error",
+                            "filename": "notes.txt",
+                            "error": {
+                                "code": "not_an_image",
+                                "message": "the upload is not an image Pillow can read",
+                            },
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+    model_version: str
+    count: int = Field(description="Number of files received.")
+    classified: int = Field(description="Files classified successfully.")
+    failed: int = Field(description="Files answered with an error entry.")
+    results: list[BatchItem]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    model_version: str | None = None
+    detail: str | None = None
+
+
+class ModelInfo(BaseModel):
+    """The shipped metadata file, verbatim, plus what this process loaded."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "lpr-default",
+                    "version": "1.0.0",
+                    "model_version": "lpr-default 1.0.0",
+                    "labels": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "ba", "pa"],
+                    "input": {"name": "image", "shape": [None, 32, 32, 1], "dtype": "float32"},
+                    "test_metrics": {"accuracy": 0.99, "macro_f1": 0.99, "n": 403},
+                    "onnx": {"file": "lpr-default.onnx", "sha256": "…", "opset": 17},
+                }
+            ]
+        },
+    )
+
+    name: str
+    version: str
+    model_version: str
+    labels: list[str]
+    devanagari: list[str] | None = None
+    input: dict[str, Any]
+    output: dict[str, Any] | None = None
+    preprocessing: dict[str, Any]
+    test_metrics: dict[str, Any] | None = None
+    dataset: dict[str, Any] | None = None
+    onnx: dict[str, Any] | None = None
+    runtime: dict[str, Any]

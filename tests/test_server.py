@@ -1,0 +1,98 @@
+"""The real server, started the README's way (``python -m service``), over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ROOT, SAMPLE_CLASSES
+
+from training.labels import DEVANAGARI
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(base: str, process: subprocess.Popen, timeout: float = 60.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited early with {process.returncode}"
+        try:
+            response = httpx.get(f"{base}/ready", timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server never became ready")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    env = {**os.environ, "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield f"http://127.0.0.1:{port}", process, log_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_server_classifies_samples_over_http_and_stops_cleanly(
+    server: tuple[str, subprocess.Popen, Path], samples: dict[str, bytes]
+) -> None:
+    """What a user does after `make serve`: curl the samples, scrape metrics, stop with Ctrl-C/SIGTERM."""
+    base, process, log_path = server
+    ready = wait_until_ready(base, process)
+    assert ready.json()["status"] == "ready"
+
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for name in SAMPLE_CLASSES:
+            response = http.post("/predict", files={"file": (f"{name}.png", samples[name], "image/png")})
+            assert response.status_code == 200, response.text
+            assert (response.json()["label"], response.json()["devanagari"]) == (name, DEVANAGARI[name])
+
+        files = [("files", (f"{n}.png", samples[n], "image/png")) for n in SAMPLE_CLASSES]
+        batch = http.post("/predict/batch", files=files)
+        assert [r["label"] for r in batch.json()["results"]] == list(SAMPLE_CLASSES)
+        assert http.post("/predict", files={"file": ("x.txt", b"hello", "text/plain")}).status_code == 415
+
+        metrics = http.get("/metrics").text
+    assert 'lpr_http_requests_total{endpoint="/predict",method="POST",status="200"} 4.0' in metrics
+    assert 'lpr_http_requests_total{endpoint="/predict",method="POST",status="415"} 1.0' in metrics
+    assert 'lpr_http_requests_total{endpoint="/ready",method="GET",status="200"}' in metrics
+    assert (
+        sum(
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith("lpr_images_classified_total{")
+        )
+        == 8.0
+    )
+    assert "lpr_model_inference_seconds_count 5.0" in metrics
+
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal, as a well-behaved process should.
+    assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    log = log_path.read_text()
+    assert "Application shutdown complete" in log
+    assert "Traceback" not in log
