@@ -34,7 +34,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.http_bench
 
 train: $(VENV)/.dev-installed
 	$(BIN)/lpr-train train --data ../shared/data/lpr --arch default

@@ -159,4 +159,21 @@ nripesh-k/Automated-Parking-System. See `README.md` for the citation.
 """
     out = models_dir / "MODEL_CARD.md"
     out.write_text(text)
+    _update_readme(models_dir.parent / "README.md", "\n".join(table))
     return out
+
+
+README_MARKERS = ("<!-- model-card-table -->", "<!-- /model-card-table -->")
+
+
+def _update_readme(readme: Path, table: str) -> None:
+    """Keep the README's copy of the headline table identical to the card's."""
+    if not readme.is_file():
+        return
+    text = readme.read_text()
+    begin, end = README_MARKERS
+    if begin not in text:
+        return
+    head, _, tail = text.partition(begin)
+    _, _, tail = tail.partition(end)
+    readme.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
