@@ -56,7 +56,7 @@ RECIPES: dict[str, Recipe] = {
     "default": Recipe(
         arch="default",
         input=InputSpec(size=32, channels=1, margin=2),
-        epochs=30,
+        epochs=25,
         batch_size=64,
         val_fraction=0.15,
         optimizer="adamw",
