@@ -7,7 +7,6 @@ request threads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from training.hashing import sha256_file
 from training.labels import DEVANAGARI
 from training.preprocessing import InputSpec
 
@@ -79,14 +79,6 @@ class ModelMetadata:
         return meta
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Classifier:
     """One ONNX Runtime session plus the metadata that gives its outputs meaning."""
 
@@ -105,7 +97,7 @@ class Classifier:
             )
         self.metadata = ModelMetadata.load(metadata_path)
         self.model_path = model_path
-        self.sha256 = sha256_of(model_path)
+        self.sha256 = sha256_file(model_path)
         expected = (self.metadata.raw.get("onnx") or {}).get("sha256")
         if expected and expected != self.sha256:
             # A model swapped without its metadata would report the wrong

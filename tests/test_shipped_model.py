@@ -67,10 +67,10 @@ def test_every_colour_sample_is_classified_correctly(classifier: Classifier, nam
 
 
 def test_metadata_hashes_match_the_shipped_files(metadata: dict) -> None:
-    from service.model import sha256_of
+    from training.hashing import sha256_file
 
     assert metadata["onnx"]["file"] == "lpr-default.onnx"
-    assert metadata["onnx"]["sha256"] == sha256_of(MODELS / "lpr-default.onnx")
+    assert metadata["onnx"]["sha256"] == sha256_file(MODELS / "lpr-default.onnx")
     assert len(metadata["dataset"]["sha256"]) == 64
 
 

@@ -134,7 +134,8 @@ def test_exported_onnx_matches_keras_on_the_test_split(smoke_run: Path) -> None:
     import keras
     import onnxruntime as ort
 
-    from training.export import PARITY_TOLERANCE, sha256_file
+    from training.export import PARITY_TOLERANCE
+    from training.hashing import sha256_file
 
     meta = json.loads((smoke_run / "model.json").read_text())
     assert meta["parity"]["n"] == 403 and meta["parity"]["argmax_mismatches"] == 0
@@ -163,7 +164,7 @@ def test_parity_check_rejects_a_disagreeing_model() -> None:
 
 
 def test_ship_copies_model_and_metadata(smoke_run: Path, tmp_path: Path) -> None:
-    from training.export import sha256_file
+    from training.hashing import sha256_file
     from training.ship import ship
 
     written = ship(smoke_run, tmp_path, name="lpr-smoke")

@@ -8,7 +8,6 @@ a finished model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
+from training.hashing import sha256_file
 from training.labels import DEVANAGARI, LABELS, NUM_CLASSES
 from training.preprocessing import INK_TRIM, WORKING_SIDE, InputSpec
 
@@ -30,10 +30,6 @@ class ParityError(RuntimeError):
     """The ONNX model and the Keras model disagree."""
 
 
-def sha256_file(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def to_onnx(model: keras.Model, path: Path) -> Path:
     """Convert through a traced ``tf.function`` (tf2onnx's Keras 3 path)."""
     signature = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="image"),)
@@ -44,10 +40,6 @@ def to_onnx(model: keras.Model, path: Path) -> Path:
 
     tf2onnx.convert.from_function(serve, input_signature=signature, opset=OPSET, output_path=str(path))
     return path
-
-
-def onnx_session(path: str | Path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def onnx_predict(session: ort.InferenceSession, x: np.ndarray, batch: int = 256) -> np.ndarray:

@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from training.export import sha256_file
 from training.figures import preprocessing_proof
+from training.hashing import sha256_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
