@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.batching import MicroBatcher
 from service.config import Settings
 from service.errors import APIError
 from service.metrics import Metrics
@@ -24,17 +25,17 @@ class Runtime:
     """What a prediction route uses: the warmed-up model, the settings and the metrics."""
 
     classifier: Classifier
+    batcher: MicroBatcher
     settings: Settings
     metrics: Metrics
 
 
 async def get_runtime(request: Request) -> Runtime:
     """The ready model and its companions, or a 503 the client may retry, never a crash."""
-    state = request.app.state
-    classifier: Classifier | None = getattr(state, "classifier", None)
-    if classifier is None or not classifier.ready:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None or not runtime.classifier.ready:
         raise APIError("model_not_ready", "the model is not loaded yet; retry once /ready answers 200")
-    return Runtime(classifier, state.settings, state.metrics)
+    return runtime
 
 
 async def get_classifier(request: Request) -> Classifier:

@@ -42,6 +42,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "method_not_allowed": 405,
     # the service
     "model_not_ready": 503,
+    "shutting_down": 503,
     "internal_error": 500,
 }
 

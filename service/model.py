@@ -24,6 +24,7 @@ import onnxruntime as ort
 from training.hashing import sha256_file
 from training.labels import DEVANAGARI
 from training.preprocessing import InputSpec
+from training.timing import session
 
 logger = logging.getLogger("service.model")
 
@@ -44,6 +45,11 @@ class ModelMetadata:
     input_name: str
     output_name: str
     spec: InputSpec
+    #: From the optional ``calibration`` block (``lpr-train calibrate``). The defaults
+    #: leave probabilities as the graph gives them and flag nothing, so models shipped
+    #: before calibration existed still load and answer as they did.
+    temperature: float = 1.0
+    threshold: float = 0.0
 
     @property
     def model_version(self) -> str:
@@ -62,6 +68,7 @@ class ModelMetadata:
             labels = tuple(str(label) for label in raw["labels"])
             devanagari = tuple(raw.get("devanagari") or (DEVANAGARI.get(label, label) for label in labels))
             spec = InputSpec.from_dict(raw["preprocessing"])
+            calibration = raw.get("calibration") or {}
             meta = cls(
                 raw=raw,
                 name=str(raw.get("name", path.stem)),
@@ -71,11 +78,18 @@ class ModelMetadata:
                 input_name=str(raw.get("input", {}).get("name", "image")),
                 output_name=str(raw.get("output", {}).get("name", "probabilities")),
                 spec=spec,
+                temperature=float(calibration.get("temperature", 1.0)),
+                threshold=float(calibration.get("threshold", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"model metadata at {path} lacks a required field: {exc!r}") from exc
         if len(meta.devanagari) != len(meta.labels):
             raise ModelLoadError("metadata 'devanagari' and 'labels' differ in length")
+        if not (meta.temperature > 0.0 and 0.0 <= meta.threshold <= 1.0):
+            raise ModelLoadError(
+                f"metadata 'calibration' is invalid: temperature {meta.temperature} must be > 0 and "
+                f"threshold {meta.threshold} within [0, 1]"
+            )
         return meta
 
 
@@ -107,22 +121,10 @@ class Classifier:
                 "the model and its .json do not belong together"
             )
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = inter_op_threads
-        # Idle ONNX Runtime threads otherwise busy-wait for the next call, stealing the
-        # core that request threads need for decoding; measured 24 ms instead of 29 ms
-        # for 64 crops with two threads on the 2-core reference machine.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.intra_op_threads = intra_op_threads
         self.inter_op_threads = inter_op_threads
         try:
-            self.session = ort.InferenceSession(
-                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            self.session = session(model_path, intra_op_threads, inter_op_threads)
         except Exception as exc:  # onnxruntime raises its own unrelated exception types
             raise ModelLoadError(f"ONNX Runtime cannot load {model_path}: {exc}") from exc
         self._check_signature()
@@ -197,5 +199,6 @@ class Classifier:
                 "model_path": str(self.model_path),
                 "sha256": self.sha256,
                 "ready": self.ready,
+                "pid": os.getpid(),  # tells the uvicorn workers (LPR_WORKERS) apart
             },
         }

@@ -1,6 +1,6 @@
 """Shared fixtures: the shipped model, the colour samples, and crafted bad uploads.
 
-The tests run against the default settings (``models/lpr-default.onnx``); set
+The tests run against the default settings (``models/lpr-default.int8.onnx``, the served file); set
 ``LPR_MODEL_PATH`` to try another model.
 """
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_CLASSES, encode, make_client
+from conftest import ROOT, SAMPLE_CLASSES, encode, make_client
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -290,7 +290,9 @@ def test_defaults_match_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MODEL_PATH", "MAX_BATCH_FILES", "MAX_UPLOAD_BYTES", "HOST", "PORT"):
         monkeypatch.delenv(f"LPR_{name}", raising=False)
     s = Settings()
-    assert s.model_path == Path("models/lpr-default.onnx")
+    served = json.loads((ROOT / "models" / "lpr-default.json").read_text())["quantization"]
+    # The default file is the one the quantisation decision (recorded in the metadata) chose.
+    assert s.model_path == Path("models") / served[served["served_by_default"]]["file"]
     assert (s.max_batch_files, s.max_upload_bytes, s.host, s.port) == (64, 5 * 1024 * 1024, "127.0.0.1", 8000)
 
 

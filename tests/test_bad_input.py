@@ -60,6 +60,16 @@ BAD_SINGLE: list[tuple[str, Callable[[dict[str, bytes]], dict], int, str]] = [
         "malformed_body",
     ),
     (
+        "multipart cut off mid-part",
+        lambda s: {
+            "content": b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="ba.png"\r\n\r\n'
+            + s["ba"][:300],
+            "headers": {"content-type": "multipart/form-data; boundary=XyZ"},
+        },
+        400,
+        "malformed_body",
+    ),
+    (
         "multipart without boundary",
         lambda s: {"content": s["ba"], "headers": {"content-type": "multipart/form-data"}},
         400,

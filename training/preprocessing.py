@@ -69,11 +69,11 @@ class ImageError(ValueError):
         self.message = message
 
 
-def decode(data: bytes, max_pixels: int = 25_000_000) -> Image.Image:
-    """Decode uploaded bytes into an ``L`` or ``RGB`` image.
+def open_image(data: bytes, max_pixels: int = 25_000_000) -> Image.Image:
+    """Read only the header of uploaded bytes; no pixel is decoded yet.
 
-    The pixel count is checked from the header, before any pixel is decoded, so a
-    decompression bomb costs nothing.
+    The pixel count is checked here, so a decompression bomb costs nothing, and
+    the service can decide from the size where the decoding should run.
     """
     if not data:
         raise ImageError("empty", "the upload is empty")
@@ -91,6 +91,11 @@ def decode(data: bytes, max_pixels: int = 25_000_000) -> Image.Image:
         )
     if width < 1 or height < 1:
         raise ImageError("not_an_image", "the image has no pixels")
+    return image
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode an opened image's first frame, upright (EXIF), as ``L`` or ``RGB``."""
     try:
         image.seek(0)
         image.load()
@@ -100,6 +105,11 @@ def decode(data: bytes, max_pixels: int = 25_000_000) -> Image.Image:
         raise ImageError("too_many_pixels", f"image declares too many pixels: {exc}") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageError("corrupt", f"the image data is truncated or corrupt: {exc}") from exc
+
+
+def decode(data: bytes, max_pixels: int = 25_000_000) -> Image.Image:
+    """Decode uploaded bytes into an ``L`` or ``RGB`` image (header checked first)."""
+    return load_image(open_image(data, max_pixels))
 
 
 def flatten(image: Image.Image) -> Image.Image:
@@ -138,12 +148,17 @@ def otsu_threshold(values: np.ndarray) -> int:
     return int(np.argmax(between))
 
 
-def whiteness(image: Image.Image) -> np.ndarray:
-    """Per-pixel darkest channel, as uint8, after shrinking to ``WORKING_SIDE``."""
+def whiteness(image: Image.Image, max_side: int = WORKING_SIDE) -> np.ndarray:
+    """Per-pixel darkest channel, as uint8, after shrinking to ``max_side``.
+
+    One character needs no more than ``WORKING_SIDE``; a whole plate (eight
+    characters in a row) passes a larger ``max_side`` so each glyph keeps the
+    resolution a single crop would have.
+    """
     image = flatten(image)
-    if max(image.size) > WORKING_SIDE:
+    if max(image.size) > max_side:
         image = image.copy()
-        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
+        image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     pixels = np.asarray(image)
     if pixels.ndim == 2:
         return pixels
@@ -152,9 +167,9 @@ def whiteness(image: Image.Image) -> np.ndarray:
     return np.minimum(np.minimum(pixels[..., 0], pixels[..., 1]), pixels[..., 2])
 
 
-def binarise(image: Image.Image) -> np.ndarray:
+def binarise(image: Image.Image, max_side: int = WORKING_SIDE) -> np.ndarray:
     """Boolean mask of the glyph's ink (``True`` = ink), white-on-black polarity."""
-    gray = whiteness(image)
+    gray = whiteness(image, max_side)
     mask = gray > otsu_threshold(gray)
     border = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
     if border.mean() > 0.5:

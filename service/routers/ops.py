@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.dependencies import ClassifierDep, MetricsDep
+from service.dependencies import MetricsDep, RuntimeDep
 from service.metrics import CONTENT_TYPE
 from service.schemas import ErrorResponse, Health, ModelInfo, Readiness
 
@@ -37,9 +37,16 @@ async def ready(request: Request) -> Readiness | JSONResponse:
 
 
 @router.get("/model", response_model=ModelInfo, responses={503: {"model": ErrorResponse}})
-async def model_info(classifier: ClassifierDep) -> ModelInfo:
+async def model_info(runtime: RuntimeDep) -> ModelInfo:
     """The shipped metadata (labels, input shape, version, hashes, test metrics) and runtime facts."""
-    return ModelInfo.model_validate(classifier.info())
+    info = runtime.classifier.info()
+    batcher = runtime.batcher
+    info["runtime"]["batching"] = {
+        "enabled": batcher.max_batch > 1,
+        "max_batch": batcher.max_batch,
+        "max_wait_ms": batcher.max_wait * 1000.0,
+    }
+    return ModelInfo.model_validate(info)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})

@@ -1,0 +1,182 @@
+"""Dynamic batching: concurrent single-image requests share one ONNX Runtime run.
+
+One inference thread owns single-image inference. The event loop hands it a
+preprocessed image and awaits a future; the thread takes everything queued (up
+to ``max_batch``), runs it as one batch, and resolves all the futures with one
+call back into the loop. Under load, images that arrive while a batch runs form
+the next batch by themselves; ``max_wait`` may additionally hold a batch open,
+but only while other requests are already being received, so one client alone
+never waits.
+
+Why a dedicated thread instead of the thread pool: ONNX Runtime releases the
+GIL, so inference runs on the second core while the loop parses the next
+request; a single consumer also means one loop wake-up per batch rather than
+per image, and the queue depth is observable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.model import Classifier
+
+logger = logging.getLogger("service.batching")
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was stopped; no more work is accepted."""
+
+
+@dataclass(slots=True)
+class _Job:
+    image: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    loop: asyncio.AbstractEventLoop
+
+
+class MicroBatcher:
+    """Gathers single images into batches of at most ``max_batch`` for one inference thread.
+
+    ``max_batch`` 1 switches batching off: every image is its own run, still on
+    the inference thread, so the two modes differ only in the gathering.
+    """
+
+    def __init__(self, classifier: Classifier, *, max_batch: int, max_wait: float) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.classifier = classifier
+        self.max_batch = max_batch
+        self.max_wait = max(0.0, max_wait)
+        self._queue: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        #: Requests between "body received" and "image queued"; only their
+        #: arrival is worth holding a batch open for.
+        self.arriving = 0
+        self._buffer = classifier.empty_batch(max_batch)
+        self._thread = threading.Thread(target=self._run, name="lpr-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def submit(self, image: np.ndarray, *, arrived: bool = False) -> asyncio.Future[np.ndarray]:
+        """Queue one preprocessed image (shape ``spec.shape``); resolves to its probabilities row.
+
+        ``arrived`` ends the caller's :meth:`arrival` in the same lock, so the
+        inference thread is woken once, not once for the image and once more
+        for the arrival count.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        with self._cond:
+            if arrived:
+                self.arriving -= 1
+            if self._closed:
+                raise BatcherClosed("the service is shutting down")
+            self._queue.append(_Job(image, future, loop))
+            self._cond.notify()
+        return future
+
+    @contextmanager
+    def arrival(self) -> Iterator[_Arrival]:
+        """Mark a request whose image is on its way, for as long as it is being prepared."""
+        with self._cond:
+            self.arriving += 1
+        handle = _Arrival(self)
+        try:
+            yield handle
+        finally:
+            if not handle.submitted:
+                with self._cond:
+                    self.arriving -= 1
+                    self._cond.notify()
+
+    def _gather(self) -> list[_Job] | None:
+        """Block for the first job, then take what is queued; ``None`` once closed and drained."""
+        with self._cond:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            if self.max_wait > 0 and len(self._queue) < self.max_batch and self.arriving > 0:
+                deadline = time.monotonic() + self.max_wait
+                while len(self._queue) < self.max_batch and self.arriving > 0 and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            count = min(self.max_batch, len(self._queue))
+            return [self._queue.popleft() for _ in range(count)]
+
+    def _run(self) -> None:
+        while (jobs := self._gather()) is not None:
+            try:
+                batch = self._buffer[: len(jobs)]
+                for row, job in enumerate(jobs):
+                    batch[row] = job.image
+                probabilities = self.classifier.classify(batch).copy()
+            except Exception as exc:  # resolve every waiter; the thread must outlive one bad run
+                logger.exception("batched inference failed for %d images", len(jobs))
+                self._deliver(jobs, None, exc)
+                continue
+            self._deliver(jobs, probabilities, None)
+
+    @staticmethod
+    def _deliver(jobs: list[_Job], probabilities: np.ndarray | None, error: BaseException | None) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[np.ndarray], int]]] = {}
+        for row, job in enumerate(jobs):
+            by_loop.setdefault(job.loop, []).append((job.future, row))
+        for loop, futures in by_loop.items():
+            # A closed loop raises RuntimeError: nobody is waiting there any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, futures, probabilities, error)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop accepting work, finish what is queued, then end the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+
+class _Arrival:
+    """A request counted in :attr:`MicroBatcher.arriving` until it submits its image."""
+
+    __slots__ = ("batcher", "submitted")
+
+    def __init__(self, batcher: MicroBatcher) -> None:
+        self.batcher = batcher
+        self.submitted = False
+
+    async def classify(self, image: np.ndarray) -> np.ndarray:
+        """Submit the prepared image and wait for its probabilities row."""
+        future = self.batcher.submit(image, arrived=True)
+        self.submitted = True
+        return await future
+
+
+def _resolve(
+    futures: list[tuple[asyncio.Future[np.ndarray], int]],
+    probabilities: np.ndarray | None,
+    error: BaseException | None,
+) -> None:
+    for future, row in futures:
+        if future.done():  # the request was cancelled (client went away)
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert probabilities is not None
+            future.set_result(probabilities[row])

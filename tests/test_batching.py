@@ -1,0 +1,164 @@
+"""Dynamic batching: concurrent images share one inference, and nobody's answer changes for it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_client
+from fastapi.testclient import TestClient
+
+from service.batching import BatcherClosed, MicroBatcher
+from service.model import Classifier
+from training.preprocessing import preprocess_bytes
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Iterator[tuple[Classifier, list[int]]]:
+    """The shipped model, recording the size of every inference call it makes."""
+    sizes: list[int] = []
+    classifier = Classifier(
+        MODELS / "lpr-default.onnx",
+        MODELS / "lpr-default.json",
+        on_inference=lambda seconds, n: sizes.append(n),
+    )
+    yield classifier, sizes
+    classifier.close()
+
+
+@pytest.fixture(scope="module")
+def images(recorded: tuple[Classifier, list[int]], test_crops: list[tuple[str, bytes]]) -> np.ndarray:
+    spec = recorded[0].metadata.spec
+    return np.stack([preprocess_bytes(data, spec) for _, data in test_crops[:24]])
+
+
+async def _classify_together(batcher: MicroBatcher, images: np.ndarray) -> list[np.ndarray]:
+    """Announce every request first, as the service does while it reads their bodies, then submit."""
+
+    async def one(image: np.ndarray, arrival) -> np.ndarray:
+        return await arrival.classify(image)
+
+    arrivals = [batcher.arrival() for _ in images]
+    handles = [arrival.__enter__() for arrival in arrivals]
+    try:
+        return await asyncio.gather(*(one(image, h) for image, h in zip(images, handles, strict=True)))
+    finally:
+        for arrival in arrivals:
+            arrival.__exit__(None, None, None)
+
+
+def test_concurrent_requests_share_one_inference_with_unchanged_answers(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    classifier, sizes = recorded
+    alone = classifier.classify(images.copy())
+    batcher = MicroBatcher(classifier, max_batch=32, max_wait=1.0)
+    try:
+        sizes.clear()
+        rows = asyncio.run(_classify_together(batcher, images[:8]))
+    finally:
+        batcher.close()
+    assert sizes == [8], "eight requests announced together must run as one batch"
+    np.testing.assert_allclose(np.stack(rows), alone[:8], atol=1e-6)
+
+
+def test_batches_never_exceed_the_limit(recorded: tuple[Classifier, list[int]], images: np.ndarray) -> None:
+    classifier, sizes = recorded
+    batcher = MicroBatcher(classifier, max_batch=5, max_wait=1.0)
+    try:
+        sizes.clear()
+        rows = asyncio.run(_classify_together(batcher, images[:12]))
+    finally:
+        batcher.close()
+    assert max(sizes) <= 5 and sum(sizes) == 12
+    np.testing.assert_allclose(np.stack(rows), classifier.classify(images[:12].copy()), atol=1e-6)
+
+
+def test_batching_off_runs_every_image_alone(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    classifier, sizes = recorded
+    batcher = MicroBatcher(classifier, max_batch=1, max_wait=1.0)
+    try:
+        sizes.clear()
+        rows = asyncio.run(_classify_together(batcher, images[:6]))
+    finally:
+        batcher.close()
+    assert sizes == [1] * 6
+    np.testing.assert_allclose(np.stack(rows), classifier.classify(images[:6].copy()), atol=1e-6)
+
+
+def test_a_lone_request_does_not_wait_for_company(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    """The wait only applies while other requests are arriving; one client never pays it."""
+    classifier, _ = recorded
+    batcher = MicroBatcher(classifier, max_batch=32, max_wait=2.0)
+
+    async def lone() -> float:
+        started = time.perf_counter()
+        with batcher.arrival() as arrival:
+            await arrival.classify(images[0])
+        return time.perf_counter() - started
+
+    try:
+        elapsed = asyncio.run(lone())
+    finally:
+        batcher.close()
+    assert elapsed < 1.0, f"a lone request took {elapsed:.3f} s: it waited for the 2 s batch window"
+
+
+def test_a_failed_inference_fails_only_its_batch(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    classifier, _ = recorded
+    batcher = MicroBatcher(classifier, max_batch=8, max_wait=0.0)
+
+    async def run() -> np.ndarray:
+        with pytest.raises(ValueError):
+            await batcher.submit(np.zeros((3, 3), dtype=np.float32))  # wrong shape
+        return await batcher.submit(images[0])
+
+    try:
+        row = asyncio.run(run())
+    finally:
+        batcher.close()
+    np.testing.assert_allclose(row, classifier.classify(images[:1].copy())[0], atol=1e-6)
+
+
+def test_closing_finishes_queued_work_and_refuses_new(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    classifier, _ = recorded
+    batcher = MicroBatcher(classifier, max_batch=4, max_wait=0.0)
+
+    async def run() -> list[np.ndarray]:
+        futures = [batcher.submit(image) for image in images[:10]]
+        batcher.close()
+        with pytest.raises(BatcherClosed):
+            batcher.submit(images[0])
+        return await asyncio.gather(*futures)
+
+    rows = asyncio.run(run())
+    assert len(rows) == 10
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_the_api_gives_the_same_answers_with_batching_on_or_off(
+    batching: bool, client: TestClient, samples: dict[str, bytes]
+) -> None:
+    with make_client(batching=batching) as other:
+        info = other.get("/model").json()["runtime"]["batching"]
+        assert info["enabled"] is batching
+        for name, data in samples.items():
+            files = {"file": (f"{name}.png", data, "image/png")}
+            mine = other.post("/predict", files=files).json()
+            reference = client.post("/predict", files=files).json()
+            assert mine["label"] == reference["label"] == name
+            assert mine["probabilities"] == reference["probabilities"]
