@@ -20,7 +20,11 @@ DATA = SHARED / "data" / "lpr"
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One short epoch on 12 crops per class, then the full evaluate + export path."""
+    """One short epoch on 12 crops per class, then the full evaluate + export path.
+
+    The recipe is ``default-oe``: ``default`` plus outlier exposure, so the one
+    smoke run also covers generating, preprocessing and training on outliers.
+    """
     from training.cli import main
 
     out = tmp_path_factory.mktemp("runs") / "smoke"
@@ -31,7 +35,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "--data",
                 str(DATA),
                 "--arch",
-                "default",
+                "default-oe",
                 "--out",
                 str(out),
                 "--epochs",
@@ -124,6 +128,11 @@ def test_smoke_run_writes_a_complete_run_folder(smoke_run: Path) -> None:
         assert (smoke_run / name).stat().st_size > 0, name
     run = json.loads((smoke_run / "run.json").read_text())
     assert run["seed"] == 1234 and len(run["dataset"]["sha256"]) == 64
+    # 12 crops x 12 classes x (1 + 4 ink copies) fit inputs, 0.4 outliers per input.
+    assert run["recipe"]["outlier_exposure"] == 0.4
+    assert run["outlier_exposure"]["crops"] == 288 and run["outlier_exposure"]["seed"] == 1234 + 10_000
+    assert "च" in run["outlier_exposure"]["held_out_symbols"]["devanagari"]
+    assert "च" not in run["outlier_exposure"]["symbols"]["devanagari"]
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     assert metrics["n"] == 403
     assert np.asarray(metrics["confusion_matrix"]).sum() == 403
@@ -172,3 +181,55 @@ def test_ship_copies_model_and_metadata(smoke_run: Path, tmp_path: Path) -> None
     assert meta["name"] == "lpr-smoke" and meta["onnx"]["file"] == "lpr-smoke.onnx"
     assert meta["onnx"]["sha256"] == sha256_file(tmp_path / "lpr-smoke.onnx")
     assert (tmp_path / "figures" / "test_errors.png") in written
+
+
+def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
+    """``default`` (model 1.0.0) stays reproducible; ``default-oe`` (1.1.0) changes nothing else."""
+    import dataclasses
+
+    from training.models import RECIPES
+
+    assert RECIPES["default"].outlier_exposure == 0
+    assert RECIPES["default-oe"].outlier_exposure > 0
+    assert RECIPES["default-oe"].version != RECIPES["default"].version
+    same = dataclasses.replace(RECIPES["default-oe"], outlier_exposure=0, version=RECIPES["default"].version)
+    assert same == RECIPES["default"]
+
+
+def test_outliers_are_appended_with_uniform_targets_the_loss_wants_matched() -> None:
+    import keras
+
+    from training.models import RECIPES
+    from training.outlier_exposure import with_outliers
+
+    x_fit = np.zeros((3, 32, 32, 1), np.float32)
+    x_out = np.ones((2, 32, 32, 1), np.float32)
+    x, targets = with_outliers(x_fit, np.array([0, 5, 11]), x_out)
+    assert x.shape == (5, 32, 32, 1) and (x[3:] == 1).all()
+    assert (targets[:3].argmax(axis=1) == [0, 5, 11]).all() and (targets[:3].max(axis=1) == 1).all()
+    assert np.allclose(targets[3:], 1 / 12) and np.allclose(targets.sum(axis=1), 1)
+    # With the recipe's label smoothing, an outlier's loss is lowest for a flat answer.
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=RECIPES["default-oe"].label_smoothing)
+    flat = np.full((1, 12), 1 / 12, np.float32)
+    confident = np.full((1, 12), 0.01 / 11, np.float32)
+    confident[0, 3] = 0.99
+    assert float(loss(targets[3:4], flat)) < float(loss(targets[3:4], confident))
+
+
+def test_outliers_never_show_the_held_out_symbols_or_fonts() -> None:
+    from training.ood import FULL, HELD_OUT_FONTS, LOOKALIKES, generate, holdout_split, missing_fonts
+
+    training, held_out = holdout_split()
+    assert holdout_split() == (training, held_out), "the split is fixed, not random"
+    for kind in ("devanagari", "latin"):
+        assert not set(training.symbols[kind]) & set(held_out.symbols[kind])
+        assert set(training.symbols[kind]) | set(held_out.symbols[kind]) == set(FULL.symbols[kind])
+        assert not set(training.fonts[kind]) & set(HELD_OUT_FONTS[kind])
+        assert not set(training.symbols[kind]) & LOOKALIKES
+    assert "च" in held_out.symbols["devanagari"] and "O" in held_out.symbols["latin"]
+    if missing_fonts():
+        pytest.skip("out-of-class crops need the Debian fonts")
+    crops = list(generate(60, seed=3, vocabulary=training))
+    glyphs = [c for c in crops if c.kind in ("devanagari", "latin")]
+    assert glyphs and all(c.symbol in training.symbols[c.kind] for c in glyphs)
+    assert all(c.font in training.fonts[c.kind] for c in glyphs)

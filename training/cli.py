@@ -6,6 +6,8 @@ Typical use::
     lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
     lpr-train ship --run runs/default
     lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
+    lpr-train calibrate --models models
+    lpr-train plates --data ../shared/data/lpr
     lpr-train card --default runs/default
 """
 
@@ -27,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model, evaluate it on test/, export it to ONNX")
     train.add_argument("--data", required=True, help="dataset root (train/+test/ layout or class folders)")
-    train.add_argument("--arch", choices=["default", "reference"], default="default")
+    train.add_argument("--arch", choices=["default", "default-oe", "reference"], default="default")
     train.add_argument("--out", help="run folder (default: runs/<arch>)")
     train.add_argument("--seed", type=int, default=1234)
     train.add_argument("--epochs", type=int, help="override the recipe's epoch count")
@@ -50,6 +52,28 @@ def _parser() -> argparse.ArgumentParser:
 
     quant = sub.add_parser("quantize", help="build a static int8 variant and ship it if it earns it")
     quant.add_argument("--models", default=str(REPO / "models"))
+
+    calib = sub.add_parser(
+        "calibrate", help="fit temperature and 'unknown' threshold on validation; measure on test and OOD"
+    )
+    calib.add_argument("--models", default=str(REPO / "models"))
+    calib.add_argument("--data", help="dataset root (default: the one recorded in the model's metadata)")
+    calib.add_argument("--figure", action="store_true", help="also draw models/figures/ood_examples.png")
+
+    plates = sub.add_parser(
+        "plates", help="read synthetic plates made of held-out test crops; write models/plates_eval.json"
+    )
+    plates.add_argument("--data", required=True, help="dataset root (its test/ crops compose the plates)")
+    plates.add_argument("--models", default=str(REPO / "models"))
+    plates.add_argument("--count", type=int, help="plates to compose (default 300)")
+    plates.add_argument("--seed", type=int, help="generator seed (default: the shipped evaluation's, 5)")
+    plates.add_argument(
+        "--split",
+        choices=["test", "val"],
+        default="test",
+        help="crops to compose from; 'val' (the model's validation crops) is for developing the segmenter "
+        "and writes nothing",
+    )
 
     show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
     show.add_argument("images", nargs="+")
@@ -102,6 +126,24 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"accuracy drop {result['accuracy_drop_points']:.2f} points; "
             f"int8 meets the bar: {result['int8_qualifies']}; served: {result['served_by_default']}"
+        )
+    elif args.command == "calibrate":
+        from training.calibration import calibrate_shipped, summary
+
+        for name, block in calibrate_shipped(args.models, args.data, figure=args.figure).items():
+            print(f"{name}: {summary(block)}")
+    elif args.command == "plates":
+        from training.plates import run_plate_eval
+
+        chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
+        report = run_plate_eval(args.data, args.models, split=args.split, **chosen)
+        print(
+            f"{report['plates']} plates ({report['characters']} characters, {args.split} crops, seed "
+            f"{report['seed']}): whole-plate accuracy {report['whole_plate_accuracy']:.4f}, character "
+            f"accuracy {report['character_accuracy']:.4f}, segmentation right on "
+            f"{report['segmentation_accuracy']:.4f}; without the plate format "
+            f"{report['without_format']['whole_plate_accuracy']:.4f} / "
+            f"{report['without_format']['character_accuracy']:.4f}"
         )
     elif args.command == "preprocess":
         from training.figures import preprocessing_proof

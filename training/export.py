@@ -23,6 +23,7 @@ from training.preprocessing import INK_TRIM, WORKING_SIDE, InputSpec
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
+#: Version of a model whose recipe names none (runs made before recipes carried one).
 MODEL_VERSION = "1.0.0"
 
 
@@ -69,7 +70,7 @@ def metadata(
     """The JSON that ships beside the ONNX file; the service's ``GET /model``."""
     return {
         "name": name,
-        "version": MODEL_VERSION,
+        "version": run["recipe"].get("version", MODEL_VERSION),
         "architecture": run["arch"],
         "labels": list(LABELS),
         "devanagari": [DEVANAGARI[label] for label in LABELS],

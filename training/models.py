@@ -8,7 +8,7 @@ keeps every stroke while costing a fraction of the reference's compute.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import keras
 from keras import layers
@@ -34,6 +34,10 @@ class Recipe:
     interpolation: str = "bilinear"
     #: Seeded re-binarised variants per training crop (``training.augment``); 0 = none.
     ink_copies: int = 0
+    #: Out-of-class crops with a uniform target, per fit-set input (``training.outlier_exposure``); 0 = off.
+    outlier_exposure: float = 0.0
+    #: What the shipped metadata's ``version`` says: a new recipe shipped is a new model version.
+    version: str = "1.0.0"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -68,6 +72,9 @@ RECIPES: dict[str, Recipe] = {
         ink_copies=4,
     ),
 }
+# Ours plus outlier exposure: 0.4 out-of-class crops per fit input (about 2.7k with the
+# ink copies), so that letters, blanks and smudges are not read as confident classes.
+RECIPES["default-oe"] = replace(RECIPES["default"], outlier_exposure=0.4, version="1.1.0")
 
 
 def augmenter(recipe: Recipe, seed: int) -> keras.Sequential:

@@ -21,6 +21,7 @@ from training.augment import augmented_inputs, load_masks
 from training.data import Dataset, Split, open_dataset, stratified_split
 from training.labels import LABELS, NUM_CLASSES
 from training.models import RECIPES, Recipe, augmenter, build, count_flops
+from training.outlier_exposure import describe, outlier_count, outlier_set, with_outliers
 
 
 def seed_everything(seed: int) -> None:
@@ -36,9 +37,11 @@ def _per_class_limit(split: Split, limit: int | None) -> Split:
     return split.subset(np.sort(keep))
 
 
-def _pipeline(x: np.ndarray, y: np.ndarray, recipe: Recipe, seed: int, training: bool) -> tf.data.Dataset:
-    onehot = keras.utils.to_categorical(y, NUM_CLASSES)
-    data = tf.data.Dataset.from_tensor_slices((x, onehot))
+def _pipeline(
+    x: np.ndarray, targets: np.ndarray, recipe: Recipe, seed: int, training: bool
+) -> tf.data.Dataset:
+    """Batches of ``(input, target distribution)``: one-hot, or uniform for outliers."""
+    data = tf.data.Dataset.from_tensor_slices((x, targets.astype(np.float32)))
     if training:
         data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(recipe.batch_size)
@@ -87,6 +90,15 @@ def train(
         x_fit, y_fit = augmented_inputs(masks, y_fit, recipe.input, recipe.ink_copies, seed)
     else:
         x_fit = fit_split.load(recipe.input)
+    outliers = None
+    if recipe.outlier_exposure:
+        n_out = outlier_count(recipe.outlier_exposure, len(x_fit))
+        x_out = outlier_set(n_out, recipe.input, seed)
+        outliers = describe(n_out, seed)
+        print(f"outlier exposure: {n_out} out-of-class crops with uniform targets (seed {outliers['seed']})")
+        x_fit, t_fit = with_outliers(x_fit, y_fit, x_out)
+    else:
+        t_fit = keras.utils.to_categorical(y_fit, NUM_CLASSES)
     steps = int(np.ceil(len(x_fit) / recipe.batch_size))
     model = build(recipe, steps_per_epoch=steps)
     model.summary(print_fn=lambda line, **_: print(line))
@@ -103,8 +115,10 @@ def train(
         )
     started = time.perf_counter()
     history = model.fit(
-        _pipeline(x_fit, y_fit, recipe, seed, training=True),
-        validation_data=_pipeline(x_val, val_split.labels, recipe, seed, training=False),
+        _pipeline(x_fit, t_fit, recipe, seed, training=True),
+        validation_data=_pipeline(
+            x_val, keras.utils.to_categorical(val_split.labels, NUM_CLASSES), recipe, seed, training=False
+        ),
         epochs=recipe.epochs,
         callbacks=callbacks,
         verbose=verbose,
@@ -125,6 +139,7 @@ def train(
             "sizes": {"train": len(fit_split), "val": len(val_split), "test": len(dataset.test)},
             "limit_per_class": limit_per_class,
         },
+        "outlier_exposure": outliers,
         "epochs_run": len(val_loss),
         "best_epoch": best_epoch,
         "best_val_loss": float(val_loss[best_epoch - 1]),

@@ -1,0 +1,303 @@
+"""Fit the temperature and the "unknown" threshold of a shipped model, and measure both.
+
+Both are chosen on the validation split the model was trained against (rebuilt
+from the seed and fraction in its metadata, exactly as ``training/train.py``
+carved it), never on test. The test split and a seeded out-of-class set
+(:mod:`training.ood`) then say how well they work, and the result is written
+into the model's metadata, where the service reads it.
+
+* Temperature: the ``T`` minimising the negative log-likelihood of
+  ``softmax(log(p) / T)`` on validation (Guo et al., 2017).
+* Threshold: the largest ``t`` that flags at most :data:`MAX_VALIDATION_FLAGGED`
+  of the validation crops as unknown. A share, not a number of crops, so the
+  rule reads the same for any split size; with 242 validation crops it flags
+  one. Answers below ``t`` are mostly wrong ones anyway: flagging them is what
+  a user wants.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from training.data import Split, open_dataset, stratified_split
+from training.labels import LABELS
+from training.metrics import expected_calibration_error
+from training.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
+from training.ood import load as load_ood
+from training.preprocessing import InputSpec
+from training.temperature import apply_temperature, unknown
+from training.timing import session as onnx_session
+
+#: Share of in-class validation crops the threshold may flag.
+MAX_VALIDATION_FLAGGED = 0.005
+#: Bounds of the temperature search: wide enough for any sane model.
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+#: Size and seed of the out-of-class evaluation set written into the metadata.
+OOD_SIZE = 2000
+OOD_SEED = 2024
+#: Single symbols reported one by one (20 renders each): the issue's example च, two
+#: other letters, and Latin O, which is drawn like the digit ० and cannot be told apart.
+PROBES: tuple[tuple[str, str], ...] = (
+    ("च", "devanagari"),
+    ("क", "devanagari"),
+    ("र", "devanagari"),
+    ("O", "latin"),
+)
+PROBE_RENDERS = 20
+
+
+def _log(probabilities: np.ndarray) -> np.ndarray:
+    # float32 softmax can underflow to exactly 0; the smallest float32 keeps log finite.
+    return np.log(np.maximum(probabilities.astype(np.float64), np.finfo(np.float32).tiny))
+
+
+def nll(probabilities: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood of the true labels after temperature ``T``."""
+    z = _log(probabilities) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=1))
+    return float(np.mean(log_norm - z[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The NLL-minimising temperature (bounded scalar search; NLL is convex in ``1/T``)."""
+    result = minimize_scalar(
+        lambda t: nll(probabilities, labels, t),
+        bounds=TEMPERATURE_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
+    return float(result.x)
+
+
+def choose_threshold(confidence: np.ndarray, max_flagged: float = MAX_VALIDATION_FLAGGED) -> float:
+    """Largest ``t`` with ``mean(confidence < t) <= max_flagged``.
+
+    That is the ``k+1``-th smallest confidence, ``k = floor(max_flagged * n)``:
+    exactly the ``k`` least confident crops fall below it.
+    """
+    ordered = np.sort(confidence)
+    k = int(np.floor(max_flagged * len(ordered)))
+    return float(ordered[min(k, len(ordered) - 1)])
+
+
+def validation_split(meta: dict, data: str | Path | None = None) -> tuple[Split, Split]:
+    """``(validation, test)`` of the run that produced ``meta``, rebuilt as training did."""
+    dataset = open_dataset(data or meta["dataset"]["root"], seed=meta["seed"])
+    _, val = stratified_split(dataset.train, meta["training"]["recipe"]["val_fraction"], meta["seed"])
+    expected = meta["dataset"]["sizes"]["val"]
+    if len(val) != expected:
+        raise ValueError(
+            f"rebuilt validation split has {len(val)} crops, the model's metadata says {expected}: "
+            "not the dataset this model was trained on"
+        )
+    return val, dataset.test
+
+
+def _ood_report(flagged: np.ndarray, crops: list[OODCrop], worst: int = 5) -> dict:
+    """Share flagged overall, per kind and per style, and how many symbols are never flagged."""
+    kinds = np.array([c.kind for c in crops])
+    styles = np.array([c.style for c in crops])
+
+    def share(members: np.ndarray) -> dict:
+        return {"n": int(members.sum()), "flagged": round(float(flagged[members].mean()), 4)}
+
+    per_symbol: dict[str, list[bool]] = {}
+    for crop, flag in zip(crops, flagged.tolist(), strict=True):
+        if crop.symbol:
+            per_symbol.setdefault(crop.symbol, []).append(flag)
+    rates = {symbol: float(np.mean(flags)) for symbol, flags in per_symbol.items()}
+    return {
+        "n": len(crops),
+        "seed": OOD_SEED,
+        "flagged": round(float(flagged.mean()), 4),
+        "per_kind": {kind: share(kinds == kind) for kind in KINDS if (kinds == kind).any()},
+        "per_style": {style: share(styles == style) for style in sorted(Counter(styles.tolist()))},
+        "symbols_never_flagged": f"{sum(r == 0.0 for r in rates.values())}/{len(rates)}",
+        "most_flagged_symbols": {
+            s: round(r, 3) for s, r in sorted(rates.items(), key=lambda item: (-item[1], item[0]))[:worst]
+        },
+    }
+
+
+def _probe_report(q: np.ndarray, threshold: float) -> dict:
+    """Per probe symbol: share flagged, the class it is most often read as, median confidence."""
+    report = {}
+    for i, (symbol, _) in enumerate(PROBES):
+        rows = q[i * PROBE_RENDERS : (i + 1) * PROBE_RENDERS]
+        answers = Counter(LABELS[k] for k in rows.argmax(axis=1))
+        report[symbol] = {
+            "renders": len(rows),
+            "flagged": round(float(unknown(rows, threshold).mean()), 4),
+            "read_as": answers.most_common(1)[0][0],
+            "median_confidence": round(float(np.median(rows.max(axis=1))), 4),
+        }
+    return report
+
+
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """Preprocessed validation, test and out-of-class crops: built once, scored per model file."""
+
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_ood: np.ndarray
+    ood: list[OODCrop]
+    x_probe: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        meta: dict,
+        data: str | Path | None = None,
+        ood_size: int = OOD_SIZE,
+        vocabulary: Vocabulary = FULL,
+    ) -> EvaluationInputs:
+        """``vocabulary``: the out-of-class symbols and fonts, e.g. the held-out half of
+        :func:`training.ood.holdout_split` for a model trained with outlier exposure."""
+        spec = InputSpec.from_dict(meta["preprocessing"])
+        val, test = validation_split(meta, data)
+        crops = list(generate(ood_size, seed=OOD_SEED, vocabulary=vocabulary))
+        probes = [
+            OODCrop(kind, symbol, "binary", render(symbol, seed=s, kind=kind))
+            for symbol, kind in PROBES
+            for s in range(PROBE_RENDERS)
+        ]
+        return cls(
+            val.load(spec),
+            val.labels,
+            test.load(spec),
+            test.labels,
+            load_ood(crops, spec),
+            crops,
+            load_ood(probes, spec),
+        )
+
+
+def predict(onnx_path: Path, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Probabilities from the ONNX file through the project's one session factory (no TensorFlow)."""
+    session = onnx_session(onnx_path)
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)])
+
+
+def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
+    """Fit ``T`` and the threshold on validation; measure them on test and on out-of-class crops."""
+    p_val, p_test, p_ood = (predict(onnx_path, x) for x in (inputs.x_val, inputs.x_test, inputs.x_ood))
+    y_val, y_test = inputs.y_val, inputs.y_test
+    # Rounded before anything is measured, so the figures are those of the values the service reads.
+    temperature = round(fit_temperature(p_val, y_val), 4)
+    q_val, q_test, q_ood = (apply_temperature(p, temperature) for p in (p_val, p_test, p_ood))
+    threshold = round(choose_threshold(q_val.max(axis=1)), 6)
+    test_flagged = unknown(q_test, threshold)
+    test_wrong = q_test.argmax(axis=1) != y_test
+    return {
+        "temperature": temperature,
+        "threshold": threshold,
+        "fitted_on": "validation",
+        "validation_size": len(y_val),
+        "threshold_rule": f"largest flagging at most {MAX_VALIDATION_FLAGGED:.1%} of validation crops",
+        "nll_validation_before": round(nll(p_val, y_val, 1.0), 4),
+        "nll_validation_after": round(nll(p_val, y_val, temperature), 4),
+        "ece_validation_before": round(expected_calibration_error(p_val, y_val), 4),
+        "ece_validation_after": round(expected_calibration_error(q_val, y_val), 4),
+        "ece_test_before": round(expected_calibration_error(p_test, y_test), 4),
+        "ece_test_after": round(expected_calibration_error(q_test, y_test), 4),
+        "test_size": len(y_test),
+        "in_class_test_flagged": round(float(test_flagged.mean()), 4),
+        "test_errors_flagged": f"{int((test_flagged & test_wrong).sum())}/{int(test_wrong.sum())}",
+        "ood": _ood_report(unknown(q_ood, threshold), inputs.ood),
+        "probes": _probe_report(
+            apply_temperature(predict(onnx_path, inputs.x_probe), temperature), threshold
+        ),
+    }
+
+
+def summary(block: dict) -> str:
+    """One line of the figures that matter, for the CLI."""
+    kinds = ", ".join(f"{kind} {v['flagged']:.1%}" for kind, v in block["ood"]["per_kind"].items())
+    return (
+        f"T {block['temperature']:.3f}, threshold {block['threshold']:.4f} (fitted on "
+        f"{block['validation_size']} validation crops); test ECE {block['ece_test_before']:.4f} -> "
+        f"{block['ece_test_after']:.4f}; in-class test crops flagged {block['in_class_test_flagged']:.2%} "
+        f"(errors flagged {block['test_errors_flagged']}); out-of-class flagged "
+        f"{block['ood']['flagged']:.1%} of {block['ood']['n']} ({kinds})"
+    )
+
+
+def ood_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path, per_kind: int = 10) -> Path:
+    """Some out-of-class crops as uploaded, titled with the calibrated answer; red = not flagged."""
+    import matplotlib  # training-only, and slow to import: only when a figure is asked for
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    q = apply_temperature(predict(onnx_path, inputs.x_ood), block["temperature"])
+    flagged = unknown(q, block["threshold"])
+    kinds = [k for k in KINDS if any(c.kind == k for c in inputs.ood)]
+    fig, axes = plt.subplots(len(kinds), per_kind, figsize=(per_kind * 1.1, len(kinds) * 1.35))
+    for row, kind in enumerate(kinds):
+        members = [i for i, c in enumerate(inputs.ood) if c.kind == kind][:per_kind]
+        for col, ax in enumerate(axes[row]):
+            ax.axis("off")
+            if col >= len(members):
+                continue
+            i = members[col]
+            ax.imshow(Image.open(io.BytesIO(inputs.ood[i].data)).convert("RGB"))
+            verdict = "unknown" if flagged[i] else "answered"
+            ax.set_title(
+                f"{LABELS[int(q[i].argmax())]} {q[i].max():.2f}\n{verdict}",
+                fontsize=8,
+                color="green" if flagged[i] else "red",
+            )
+        axes[row][0].text(-0.15, 0.5, kind, transform=axes[row][0].transAxes, ha="right", va="center")
+    fig.suptitle(
+        f"Out-of-class crops: calibrated answer (T={block['temperature']:.2f}); "
+        f"green = flagged unknown (p < {block['threshold']:.2f}), red = answered as a class",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def calibrate_shipped(
+    models_dir: str | Path, data: str | Path | None = None, figure: bool = False
+) -> dict[str, dict]:
+    """Calibrate ``lpr-default`` and its int8 variant; add a ``calibration`` block to each ``.json``.
+
+    Each variant gets its own fit (its probabilities differ slightly). Only the
+    ``calibration`` key is written; everything else in the metadata is kept.
+    """
+    models_dir = Path(models_dir)
+    shipped = json.loads((models_dir / "lpr-default.json").read_text())
+    # A model trained on out-of-class crops (outlier exposure) is measured on the symbols
+    # it never saw, or the flagged share would measure memorisation.
+    exposed = bool(shipped["training"]["recipe"].get("outlier_exposure"))
+    inputs = EvaluationInputs.build(shipped, data, vocabulary=holdout_split()[1] if exposed else FULL)
+    results: dict[str, dict] = {}
+    for meta_path in (models_dir / "lpr-default.json", models_dir / "lpr-default.int8.json"):
+        if not meta_path.is_file():
+            continue
+        meta = json.loads(meta_path.read_text())
+        onnx_path = models_dir / meta["onnx"]["file"]
+        block = calibrate_model(onnx_path, inputs)
+        block["ood"]["symbols"] = "held-out half (training.ood.holdout_split)" if exposed else "all"
+        meta["calibration"] = block
+        meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        results[meta_path.name] = block
+        if figure and meta_path.name == "lpr-default.json":
+            (models_dir / "figures").mkdir(exist_ok=True)
+            ood_figure(onnx_path, block, inputs, models_dir / "figures" / "ood_examples.png")
+    return results
