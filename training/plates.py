@@ -1,0 +1,467 @@
+"""Synthetic whole plates composed from held-out character crops, and their evaluation.
+
+The dataset only has single-character crops, so the plate reader (segmentation
+plus the classifier) is measured on plates composed from the *test* crops:
+every character on a plate is a real crop the model never trained on, painted
+white on plate red, laid out as a Bagmati motorbike plate (``बा ९३ प १२३४`` in
+one row, or ``बा ९३ प`` over ``१२३४``), with random size, spacing, tilt up to
+±5°, uneven light, blur, noise, and sometimes screws, a painted frame and a
+separator dot, the things a segmenter must ignore. The ground truth is the
+classes of the crops used. Everything is drawn from one seeded generator, so a
+seed names a plate set exactly.
+
+Crops are dealt, not sampled: each class's crops (the digits as one pool) are
+shuffled and used in turn, reshuffled when exhausted, so every test crop
+appears about equally often and the plate accuracy reflects the whole test set
+rather than a lucky draw.
+
+NumPy, Pillow and SciPy only (the figure needs matplotlib, imported lazily).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from training.labels import DEVANAGARI, LABELS
+from training.plate_format import constrain
+from training.preprocessing import InputSpec, binarise, load_file
+from training.segmentation import Segmentation, batch_inputs, segment
+
+#: The seed of the shipped evaluation (models/plates_eval.json); fixed before the first run.
+DEFAULT_SEED = 5
+DEFAULT_COUNT = 300
+DIGITS = tuple(label for label in LABELS if label.isdigit())
+
+#: Width / height of each class as painted on plates (the colour samples: ब‍ा is square, the rest narrower).
+ASPECT = {"ba": 1.0, "pa": 0.8}
+DIGIT_ASPECT = 0.78
+
+
+@dataclass
+class Plate:
+    """One synthetic plate and its truth."""
+
+    image: Image.Image
+    rows: list[list[str]]  # true labels per row, left to right
+    boxes: list[list[tuple[int, int, int, int]]]  # true ink box (x, y, width, height) per character
+    sources: list[list[str]]  # the crop file behind each character
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(DEVANAGARI[label] for label in row) for row in self.rows)
+
+
+class CropDealer:
+    """Hands out crops of a class in a seeded shuffled order, reshuffling when a pool runs out."""
+
+    def __init__(self, crops: Mapping[str, Sequence[Path]], rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.paths: dict[str, list[Path]] = {}
+        for label in LABELS:
+            if not crops.get(label):
+                raise FileNotFoundError(f"no crops of class {label!r}")
+            self.paths[label] = sorted(crops[label])
+        # Digits form one pool: the number's digits follow the test set's own class mix.
+        self.pools: dict[str, list[Path]] = {
+            "digit": [p for d in DIGITS for p in self.paths[d]],
+            "ba": self.paths["ba"],
+            "pa": self.paths["pa"],
+        }
+        self.queues: dict[str, list[Path]] = {name: [] for name in self.pools}
+        self._masks: dict[Path, np.ndarray] = {}
+
+    def deal(self, pool: str) -> tuple[str, Path]:
+        queue = self.queues[pool]
+        if not queue:
+            order = self.rng.permutation(len(self.pools[pool]))
+            queue.extend(self.pools[pool][i] for i in order)
+        path = queue.pop()
+        return path.parent.name, path
+
+    def mask(self, path: Path) -> np.ndarray:
+        """The crop's glyph as the shared preprocessing sees it (white = paint)."""
+        if path not in self._masks:
+            with Image.open(path) as image:
+                self._masks[path] = binarise(image)
+        return self._masks[path]
+
+
+def _paint_alpha(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A binary crop stretched to the character's size, with soft (anti-aliased) edges."""
+    image = Image.fromarray(mask.astype(np.uint8) * 255, "L").resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def generate_plate(dealer: CropDealer, rng: np.random.Generator) -> Plate:
+    """One plate: layout, crops, colours and clutter all drawn from ``rng``."""
+    two_rows = bool(rng.random() < 0.5)
+    lot = int(rng.choice([1, 2, 3], p=[0.15, 0.7, 0.15]))
+    number = int(rng.choice([1, 2, 3, 4], p=[0.05, 0.1, 0.15, 0.7]))
+    groups: list[list[tuple[str, Path]]] = [
+        [dealer.deal("ba")],
+        [dealer.deal("digit") for _ in range(lot)],
+        [dealer.deal("pa")],
+        [dealer.deal("digit") for _ in range(number)],
+    ]
+    row_groups = [groups[:3], groups[3:]] if two_rows else [groups]
+
+    h = int(rng.integers(40, 91))  # character height, px
+    gap = h * rng.uniform(0.10, 0.30)  # between the crops of one group
+    group_gap = h * rng.uniform(0.15, 0.5)  # extra space between बा, the lot, प and the number
+    row_gap = h * rng.uniform(0.15, 0.4)
+    margin_x, margin_y = h * rng.uniform(0.35, 0.7), h * rng.uniform(0.3, 0.6)
+
+    # Lay out every row at the origin, then centre rows on the widest.
+    layouts: list[list[tuple[str, Path, float, float, int, int]]] = []
+    row_widths: list[float] = []
+    for row_index, row in enumerate(row_groups):
+        x, items = 0.0, []
+        row_h = h if row_index == 0 else round(h * rng.uniform(1.0, 1.12))
+        for g_index, group in enumerate(row):
+            if g_index:
+                x += group_gap
+            for c_index, (label, path) in enumerate(group):
+                if c_index:
+                    x += gap * rng.uniform(0.8, 1.2)
+                aspect = ASPECT.get(label, DIGIT_ASPECT) * rng.uniform(0.9, 1.1)
+                w = max(8, round(row_h * aspect))
+                dy = row_h * rng.uniform(-0.04, 0.04)
+                items.append((label, path, x, dy, w, row_h))
+                x += w
+        layouts.append(items)
+        row_widths.append(x)
+    width = int(np.ceil(max(row_widths) + 2 * margin_x))
+    row_heights = [max(item[5] for item in items) for items in layouts]
+    height = int(np.ceil(sum(row_heights) + row_gap * (len(layouts) - 1) + 2 * margin_y))
+
+    background = np.array([rng.uniform(150, 215), rng.uniform(15, 60), rng.uniform(20, 70)], np.float32)
+    paint = np.array([rng.uniform(225, 255), rng.uniform(210, 245), rng.uniform(210, 245)], np.float32)
+    alpha = np.zeros((height, width), np.float32)
+    ids = np.zeros((height, width), np.uint8)  # which character painted each pixel (1-based), for truth boxes
+
+    rows: list[list[str]] = []
+    sources: list[list[str]] = []
+    char_id = 0
+    y0 = margin_y
+    for items, row_width, row_h in zip(layouts, row_widths, row_heights, strict=True):
+        x0 = margin_x + (width - 2 * margin_x - row_width) / 2
+        rows.append([])
+        sources.append([])
+        for label, path, x, dy, w, ch in items:
+            char_id += 1
+            left, top = round(x0 + x), round(y0 + dy + (row_h - ch) / 2)
+            top = min(max(top, 0), height - ch)
+            glyph = _paint_alpha(dealer.mask(path), w, ch)
+            region = alpha[top : top + ch, left : left + w]
+            np.maximum(region, glyph, out=region)
+            ids[top : top + ch, left : left + w][glyph > 0.5] = char_id
+            rows[-1].append(label)
+            sources[-1].append(f"{path.parent.name}/{path.name}")
+        y0 += row_h + row_gap
+
+    params: dict[str, Any] = {"two_rows": two_rows, "char_height": h}
+    clutter = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(clutter)
+    if rng.random() < 0.4:  # a painted frame just inside the plate's edge
+        inset = int(min(margin_x, margin_y) * rng.uniform(0.15, 0.4))
+        thick = max(2, int(h * rng.uniform(0.03, 0.06)))
+        draw.rectangle([inset, inset, width - 1 - inset, height - 1 - inset], outline=255, width=thick)
+        params["frame"] = True
+    if rng.random() < 0.5:  # two screw heads in the side margins
+        radius = h * rng.uniform(0.06, 0.11)
+        cy = height / 2 if rng.random() < 0.5 else margin_y / 2 + radius
+        for cx in (margin_x / 2, width - margin_x / 2):
+            draw.ellipse(
+                [cx - radius, cy - radius, cx + radius, cy + radius], fill=int(rng.uniform(200, 255))
+            )
+        params["screws"] = True
+    if rng.random() < 0.3 and len(layouts[0]) > 1:  # a separator dot after बा, on the baseline
+        _, _, x, _, w, ch = layouts[0][0]
+        x0 = margin_x + (width - 2 * margin_x - row_widths[0]) / 2
+        radius = min(h * 0.06, group_gap / 4)
+        if radius >= 1.5:
+            cx, cy = x0 + x + w + group_gap / 2, margin_y + ch * 0.85
+            draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=255)
+            params["dot"] = True
+    alpha = np.maximum(alpha, np.asarray(clutter, np.float32) / 255.0)
+
+    # Uneven light: a linear gradient across the plate.
+    gx, gy = rng.uniform(-0.15, 0.15, size=2)
+    light = 1.0 + gx * np.linspace(-1, 1, width)[None, :] + gy * np.linspace(-1, 1, height)[:, None]
+    pixels = (background * (1 - alpha[..., None]) + paint * alpha[..., None]) * light[..., None]
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+    angle = float(rng.uniform(-5, 5))
+    fill = tuple(int(v) for v in background)
+    image = image.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+    ids_image = Image.fromarray(ids, "L").rotate(angle, Image.Resampling.NEAREST, expand=True, fillcolor=0)
+    blur = float(rng.uniform(0.0, 1.2))
+    if blur > 0.2:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    sigma = float(rng.uniform(2, 10))
+    noisy = np.asarray(image, np.float32) + rng.normal(0, sigma, size=(image.height, image.width, 3))
+    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+    params.update(angle=round(angle, 2), blur=round(blur, 2), noise=round(sigma, 1))
+
+    rotated_ids = np.asarray(ids_image)
+    boxes: list[list[tuple[int, int, int, int]]] = []
+    char_id = 0
+    for row in rows:
+        boxes.append([])
+        for _ in row:
+            char_id += 1
+            ys, xs = np.nonzero(rotated_ids == char_id)
+            x_lo, y_lo = int(xs.min()), int(ys.min())
+            boxes[-1].append((x_lo, y_lo, int(xs.max()) - x_lo + 1, int(ys.max()) - y_lo + 1))
+    return Plate(image=image, rows=rows, boxes=boxes, sources=sources, params=params)
+
+
+def crops_in(folder: str | Path) -> dict[str, list[Path]]:
+    """The crops of a ``<folder>/<class>/*.jpg`` split, by class."""
+    folder = Path(folder)
+    return {
+        label: sorted(folder.glob(f"{label}/*.jpg")) + sorted(folder.glob(f"{label}/*.png"))
+        for label in LABELS
+    }
+
+
+def validation_crops(data: str | Path, meta: dict[str, Any]) -> dict[str, list[Path]]:
+    """The shipped model's validation crops (never trained on): where the segmenter was developed."""
+    from training.data import open_dataset, stratified_split
+
+    _, val = stratified_split(
+        open_dataset(data).train, meta["training"]["recipe"]["val_fraction"], meta["seed"]
+    )
+    crops: dict[str, list[Path]] = {label: [] for label in LABELS}
+    for path, index in zip(val.paths, val.labels, strict=True):
+        crops[LABELS[int(index)]].append(Path(path))
+    return crops
+
+
+def generate_plates(
+    crops: str | Path | Mapping[str, Sequence[Path]], count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED
+) -> Iterator[Plate]:
+    """``count`` plates from ``crops`` (a ``<class>/*`` folder, or paths by class); ``seed`` fixes all."""
+    rng = np.random.default_rng(seed)
+    dealer = CropDealer(crops if isinstance(crops, Mapping) else crops_in(crops), rng)
+    for _ in range(count):
+        yield generate_plate(dealer, rng)
+
+
+def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Levenshtein distance between two label sequences (substitution, insertion, deletion cost 1)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def read_rows(segmentation: Segmentation, probabilities: np.ndarray) -> list[list[str]]:
+    """Top labels per segmented row, in reading order."""
+    labels = [LABELS[int(k)] for k in probabilities.argmax(axis=1)] if len(probabilities) else []
+    rows, start = [], 0
+    for row in segmentation.rows:
+        rows.append(labels[start : start + len(row)])
+        start += len(row)
+    return rows
+
+
+def read_plate(
+    segmentation: Segmentation, probabilities: np.ndarray, use_format: bool = True
+) -> list[list[str]]:
+    """Labels per row, with the plate format applied as the service applies it."""
+    if use_format and len(probabilities):
+        constrained = constrain([len(row) for row in segmentation.rows], probabilities)
+        if constrained is not None:
+            probabilities = constrained
+    return read_rows(segmentation, probabilities)
+
+
+def _score(plates: Sequence[Plate], readings: Sequence[list[list[str]]]) -> dict[str, Any]:
+    """Whole-plate and character accuracy of ``readings`` against the plates' truth.
+
+    Character accuracy is ``1 - edit distance / true characters`` over the plate's
+    labels in reading order (rows concatenated): a missed, split or spurious
+    character costs one error, a misread one costs one, and the other characters
+    still count. A plate is read correctly only if every row matches exactly.
+    """
+    n_chars = errors = correct = 0
+    for plate, read in zip(plates, readings, strict=True):
+        truth = [label for row in plate.rows for label in row]
+        n_chars += len(truth)
+        errors += edit_distance(truth, [label for row in read for label in row])
+        correct += read == plate.rows
+    return {
+        "whole_plate_accuracy": round(correct / len(plates), 4),
+        "character_accuracy": round(1 - errors / n_chars, 4),
+        "character_errors": errors,
+    }
+
+
+def evaluate_plates(
+    plates: Sequence[Plate], model_path: str | Path, spec: InputSpec
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read every plate as the service does: segmentation, one batched inference per plate, the format.
+
+    Scores are given with the plate format (what the service answers) and
+    without it (the segmenter and classifier alone).
+    """
+    from training.timing import session as onnx_session
+
+    sess = onnx_session(model_path, intra_op_threads=1)
+    input_name = sess.get_inputs()[0].name
+    per_plate: list[dict[str, Any]] = []
+    raw_readings: list[list[list[str]]] = []
+    seconds: list[float] = []
+    for index, plate in enumerate(plates):
+        started = time.perf_counter()
+        segmentation = segment(plate.image)
+        batch = batch_inputs(segmentation, spec)
+        probabilities = sess.run(None, {input_name: batch})[0] if len(batch) else np.zeros((0, len(LABELS)))
+        read = read_plate(segmentation, probabilities)
+        seconds.append(time.perf_counter() - started)
+        raw_readings.append(read_plate(segmentation, probabilities, use_format=False))
+        per_plate.append(
+            {
+                "index": index,
+                "truth": plate.rows,
+                "read": read,
+                "correct": read == plate.rows,
+                "segmented_right": [len(r) for r in read] == [len(r) for r in plate.rows],
+                "sources": plate.sources,
+                "params": plate.params,
+            }
+        )
+    readings = [p["read"] for p in per_plate]
+    without = _score(plates, raw_readings)
+    summary = {
+        "plates": len(per_plate),
+        "characters": sum(len(row) for plate in plates for row in plate.rows),
+        **_score(plates, readings),
+        "segmentation_accuracy": round(sum(p["segmented_right"] for p in per_plate) / len(per_plate), 4),
+        "without_format": without,
+        "one_row_plates": sum(not p["params"]["two_rows"] for p in per_plate),
+        "two_row_plates": sum(p["params"]["two_rows"] for p in per_plate),
+        "ms_per_plate_median": round(float(np.median(seconds)) * 1000, 2),
+    }
+    return summary, per_plate
+
+
+def plates_figure(
+    plates: Sequence[Plate], results: Sequence[dict[str, Any]], out: Path, columns: int = 3, shown: int = 12
+) -> Path:
+    """Some plates with the boxes the segmenter found and what was read (wrong readings first)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    wrong = [i for i, r in enumerate(results) if not r["correct"]]
+    right = [i for i, r in enumerate(results) if r["correct"]]
+    chosen = (wrong[: shown // 3] + right)[:shown]
+    rows = (len(chosen) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, index in zip(axes.ravel(), chosen, strict=False):
+        plate, result = plates[index], results[index]
+        segmentation = segment(plate.image)
+        ax.imshow(plate.image)
+        for row in segmentation.rows:
+            for glyph in row:
+                x, y, w, h = glyph.box
+                ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=1.2))
+        truth = " / ".join(" ".join(row) for row in result["truth"])
+        read = " / ".join(" ".join(row) for row in result["read"])
+        mark = "ok" if result["correct"] else "WRONG"
+        ax.set_title(f"#{index} {mark}\ntrue {truth}\nread {read}", fontsize=8, family="monospace")
+    fig.suptitle("Synthetic plates from held-out test crops: segmenter's boxes (yellow) and readings")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def crop_by_crop(
+    plates: Sequence[Plate], crops: Mapping[str, Sequence[Path]], model_path: str | Path, spec: InputSpec
+) -> dict[str, Any]:
+    """The classifier's own ceiling: each plate scored as if every crop were read alone, like ``/predict``.
+
+    No segmentation, no plate format: the share of plates whose crops the model
+    classifies right one by one. The gap to the plate reader's score is what
+    segmentation (and the format) lose or win.
+    """
+    from training.timing import session as onnx_session
+
+    sess = onnx_session(model_path, intra_op_threads=1)
+    paths = [path for label in LABELS for path in crops[label]]
+    inputs = np.stack([load_file(str(path), spec) for path in paths])
+    predicted = sess.run(None, {sess.get_inputs()[0].name: inputs})[0].argmax(axis=1)
+    right = {
+        f"{path.parent.name}/{path.name}": LABELS[int(k)] == path.parent.name
+        for path, k in zip(paths, predicted, strict=True)
+    }
+    uses = [source for plate in plates for row in plate.sources for source in row]
+    return {
+        "crops_misread": sorted(name for name, ok in right.items() if not ok),
+        "character_accuracy": round(sum(right[u] for u in uses) / len(uses), 4),
+        "whole_plate_accuracy": round(
+            sum(all(right[s] for row in plate.sources for s in row) for plate in plates) / len(plates), 4
+        ),
+    }
+
+
+def run_plate_eval(
+    data: str | Path,
+    models_dir: str | Path,
+    count: int = DEFAULT_COUNT,
+    seed: int = DEFAULT_SEED,
+    split: str = "test",
+) -> dict[str, Any]:
+    """``lpr-train plates``: generate, read, score; write ``plates_eval.json`` and the example figure."""
+    data, models_dir = Path(data), Path(models_dir)
+    meta = json.loads((models_dir / "lpr-default.json").read_text())
+    # The file the service loads by default (the int8 variant once it has earned it).
+    variants = meta.get("quantization") or {}
+    served = variants.get(variants.get("served_by_default", ""), {}).get("file", meta["onnx"]["file"])
+    served_meta = json.loads((models_dir / served).with_suffix(".json").read_text())
+    spec = InputSpec.from_dict(served_meta["preprocessing"])
+    crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
+    plates = list(generate_plates(crop_source, count=count, seed=seed))
+    summary, per_plate = evaluate_plates(plates, models_dir / served, spec)
+    summary["crop_by_crop"] = crop_by_crop(plates, crop_source, models_dir / served, spec)
+    report = {
+        "model": f"{served_meta['name']} {served_meta['version']}",
+        "model_file": served,
+        "crops": split,
+        "seed": seed,
+        "count": count,
+        "command": f"lpr-train plates --data {data} --models {models_dir} --count {count} --seed {seed}",
+        **summary,
+        "errors": [
+            {k: p[k] for k in ("index", "truth", "read", "sources", "params")}
+            for p in per_plate
+            if not p["correct"]
+        ],
+    }
+    # Other splits are for developing the segmenter: they must not overwrite the shipped result.
+    if split == "test":
+        (models_dir / "plates_eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        plates_figure(plates, per_plate, models_dir / "figures" / "plates_examples.png")
+    return report
