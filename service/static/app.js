@@ -1,0 +1,328 @@
+// The try-it page: plain JavaScript, no build step, no third-party code, and it
+// talks only to the server that served it (the page's CSP forbids anything else).
+// Crops go to /predict/batch in chunks; plates go one by one to /read-plate.
+"use strict";
+
+(() => {
+  // Several files per request keeps the round trips down; small enough that one
+  // chunk never nears the server's batch limits (64 files, 5 MiB each by default).
+  const BATCH_SIZE = 16;
+  // Bars shown up front; the rest of the 12 classes sit behind a <details>.
+  const TOP_BARS = 3;
+
+  const input = document.getElementById("file-input");
+  const zone = document.getElementById("drop-zone");
+  const results = document.getElementById("results");
+  const statusLine = document.getElementById("status");
+  const clearButton = document.getElementById("clear");
+  const versionLabel = document.getElementById("model-version");
+  const objectUrls = [];
+
+  /** Build an element: attrs are attributes except `class` and `text`; children are nodes or strings. */
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    node.append(...children.filter((child) => child !== null && child !== undefined));
+    return node;
+  }
+
+  /** Replace a node's children, skipping the null/undefined left by optional parts. */
+  function fill(node, ...children) {
+    node.replaceChildren(...children.filter((child) => child !== null && child !== undefined));
+  }
+
+  const percent = (p) => `${(p * 100).toFixed(1)} %`;
+
+  class ApiError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.code = code;
+    }
+  }
+
+  /** POST a form; resolve to the JSON body, or throw the service's {"error":{code,message}}. */
+  async function post(url, form) {
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", body: form });
+    } catch (err) {
+      throw new ApiError("network", `the server could not be reached (${err.message})`);
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      // A proxy's HTML error page, say; reported by status below.
+    }
+    if (!response.ok) {
+      const error = body && body.error;
+      throw error
+        ? new ApiError(error.code, error.message)
+        : new ApiError(`http_${response.status}`, `the server answered HTTP ${response.status}`);
+    }
+    if (body === null) throw new ApiError("bad_answer", "the server's answer was not JSON");
+    return body;
+  }
+
+  function showVersion(modelVersion) {
+    if (modelVersion) versionLabel.textContent = modelVersion;
+  }
+
+  async function loadModelInfo() {
+    try {
+      const response = await fetch("/model");
+      const body = await response.json();
+      if (response.ok) showVersion(body.model_version);
+      else versionLabel.textContent = `not ready (${body.error ? body.error.message : response.status})`;
+    } catch {
+      versionLabel.textContent = "unavailable";
+    }
+  }
+
+  function unknownBadge() {
+    return el("span", {
+      class: "badge badge-unknown",
+      "data-testid": "result-unknown",
+      title: "Low confidence: this may not be one of the twelve plate characters",
+      text: "unknown",
+    });
+  }
+
+  /** A card with the upload's preview, filled in when the answer comes. */
+  function pendingCard(file, kind) {
+    const url = URL.createObjectURL(file);
+    objectUrls.push(url);
+    const image = el("img", { src: url, alt: `Uploaded image ${file.name}`, "data-testid": "result-image" });
+    const stage = el("div", { class: "stage" }, image);
+    image.addEventListener("error", () => stage.classList.add("no-preview"), { once: true });
+    const card = el(
+      "article",
+      {
+        class: `card card-${kind}`,
+        "data-testid": kind === "plate" ? "plate-card" : "result-card",
+        "data-state": "pending",
+        "data-filename": file.name,
+        "aria-busy": "true",
+      },
+      el("figure", {}, stage, el("figcaption", { class: "filename", text: file.name })),
+      el("div", { class: "card-body" }, el("p", { class: "pending", text: "Reading…" })),
+    );
+    return card;
+  }
+
+  function finish(card, state) {
+    card.dataset.state = state;
+    card.removeAttribute("aria-busy");
+    if (state === "error") card.classList.add("is-error");
+  }
+
+  function showError(card, error) {
+    fill(
+      card.querySelector(".card-body"),
+      el(
+        "p",
+        { class: "error", "data-testid": "result-error" },
+        error.message || String(error),
+        el("code", { class: "error-code", text: error.code || "error" }),
+      ),
+    );
+    finish(card, "error");
+  }
+
+  function bars(probabilities, label) {
+    return el(
+      "ol",
+      { class: "bars", "data-testid": "result-bars", "aria-label": label },
+      ...probabilities.map((p) =>
+        el(
+          "li",
+          { class: "bar", "data-label": p.label },
+          el("span", { class: "bar-name" }, el("span", { lang: "ne", text: p.devanagari }), el("small", { text: p.label })),
+          el("span", { class: "bar-track", "aria-hidden": "true" }, barFill(p.probability)),
+          el("span", { class: "bar-value", text: percent(p.probability) }),
+        ),
+      ),
+    );
+  }
+
+  function barFill(probability) {
+    const fill = el("span", { class: "bar-fill" });
+    fill.style.width = `${Math.max(0, Math.min(1, probability)) * 100}%`;
+    return fill;
+  }
+
+  function showCrop(card, result) {
+    if (result.status !== "ok") {
+      showError(card, result.error || { code: "error", message: "not classified" });
+      return;
+    }
+    const probabilities = result.probabilities || [];
+    const body = card.querySelector(".card-body");
+    fill(
+      body,
+      el("p", { class: "glyph", lang: "ne", "data-testid": "result-label", text: result.devanagari }),
+      el(
+        "p",
+        { class: "facts" },
+        el("span", {}, "class ", el("code", { "data-testid": "result-ascii", text: result.label })),
+        el("span", {}, "confidence ", el("strong", { "data-testid": "result-confidence", text: percent(result.confidence) })),
+        result.unknown === true ? unknownBadge() : null,
+      ),
+      bars(probabilities.slice(0, TOP_BARS), "Most probable classes"),
+      probabilities.length > TOP_BARS
+        ? el(
+            "details",
+            { class: "all-classes" },
+            el("summary", { text: `All ${probabilities.length} classes` }),
+            bars(probabilities, "Every class"),
+          )
+        : null,
+    );
+    card.dataset.label = result.label;
+    if (result.unknown === true) card.classList.add("is-unknown");
+    finish(card, "done");
+  }
+
+  function showPlate(card, answer) {
+    const stage = card.querySelector(".stage");
+    const { width, height } = answer.image || {};
+    const rows = answer.rows || [];
+    // Boxes are placed in percent of the original image, so they follow the picture at any size.
+    if (width > 0 && height > 0) {
+      for (const row of rows) {
+        for (const ch of row.characters || []) {
+          if (!ch.box) continue;
+          const box = el(
+            "span",
+            { class: `box${ch.unknown ? " is-unknown" : ""}`, "data-testid": "plate-box", "aria-hidden": "true" },
+            el("span", { class: "box-tag", lang: "ne", text: ch.devanagari }),
+          );
+          box.style.left = `${(ch.box.x / width) * 100}%`;
+          box.style.top = `${(ch.box.y / height) * 100}%`;
+          box.style.width = `${(ch.box.width / width) * 100}%`;
+          box.style.height = `${(ch.box.height / height) * 100}%`;
+          stage.append(box);
+        }
+      }
+    }
+    const read = Boolean(answer.text);
+    fill(
+      card.querySelector(".card-body"),
+      el("p", { class: `plate-text${read ? "" : " is-empty"}`, lang: read ? "ne" : null, "data-testid": "plate-text", text: answer.text || "nothing read" }),
+      answer.reason ? el("p", { class: "reason", "data-testid": "plate-reason", text: answer.reason }) : null,
+      ...rows.map((row, index) =>
+        el(
+          "section",
+          { class: "plate-row", "data-testid": "plate-row", "aria-label": `Row ${index + 1}` },
+          el("h3", {}, `Row ${index + 1}: `, el("span", { lang: "ne", text: row.text })),
+          el(
+            "ol",
+            { class: "chars" },
+            ...(row.characters || []).map((ch) =>
+              el(
+                "li",
+                { class: `char${ch.unknown ? " is-unknown" : ""}`, "data-testid": "plate-char", "data-label": ch.label },
+                el("span", { class: "char-glyph", lang: "ne", text: ch.devanagari }),
+                el("span", { class: "char-confidence", text: percent(ch.confidence) }),
+                ch.unknown ? unknownBadge() : null,
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    if (!read) card.classList.add("is-unknown");
+    finish(card, "done");
+  }
+
+  async function classifyCrops(files, cards) {
+    for (let start = 0; start < files.length; start += BATCH_SIZE) {
+      const chunk = files.slice(start, start + BATCH_SIZE);
+      const form = new FormData();
+      for (const file of chunk) form.append("files", file, file.name);
+      try {
+        const answer = await post("/predict/batch", form);
+        showVersion(answer.model_version);
+        for (const result of answer.results) showCrop(cards[start + result.index], result);
+      } catch (err) {
+        chunk.forEach((_, i) => showError(cards[start + i], err));
+      }
+    }
+  }
+
+  async function readPlates(files, cards) {
+    for (const [i, file] of files.entries()) {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      try {
+        const answer = await post("/read-plate", form);
+        showVersion(answer.model_version);
+        showPlate(cards[i], answer);
+      } catch (err) {
+        showError(cards[i], err);
+      }
+    }
+  }
+
+  async function handle(fileList) {
+    const files = Array.from(fileList || []);
+    if (files.length === 0) return;
+    const kind = document.querySelector('input[name="mode"]:checked').value === "plate" ? "plate" : "crop";
+    const cards = files.map((file) => pendingCard(file, kind));
+    results.prepend(...cards); // newest uploads first, each group in upload order
+    clearButton.disabled = false;
+    statusLine.textContent = `Reading ${files.length} image${files.length === 1 ? "" : "s"}…`;
+    await (kind === "plate" ? readPlates(files, cards) : classifyCrops(files, cards));
+    const failed = cards.filter((card) => card.dataset.state === "error").length;
+    statusLine.textContent = `${files.length - failed} of ${files.length} read${failed ? `, ${failed} failed` : ""}.`;
+  }
+
+  const form = document.getElementById("upload-form");
+  const dropTitle = document.getElementById("drop-title");
+  // Nothing is ever submitted the classic way; Enter on a control must not reload the page.
+  form.addEventListener("submit", (event) => event.preventDefault());
+  form.addEventListener("change", (event) => {
+    if (event.target.name !== "mode") return;
+    dropTitle.textContent = event.target.value === "plate" ? "Drop plate photos here" : "Drop character crops here";
+  });
+
+  input.addEventListener("change", () => {
+    handle(input.files);
+    input.value = ""; // choosing the same file again fires another change
+  });
+
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (event) => {
+      event.preventDefault();
+      zone.classList.add("is-over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("is-over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("is-over");
+    handle(event.dataTransfer.files);
+  });
+  // A file dropped just beside the zone must not make the browser navigate away from the page.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+  // Pasting a screenshot works too.
+  document.addEventListener("paste", (event) => {
+    if (event.clipboardData && event.clipboardData.files.length) handle(event.clipboardData.files);
+  });
+
+  clearButton.addEventListener("click", () => {
+    results.replaceChildren();
+    objectUrls.splice(0).forEach((url) => URL.revokeObjectURL(url));
+    statusLine.textContent = "";
+    clearButton.disabled = true;
+    input.focus();
+  });
+
+  loadModelInfo();
+})();
