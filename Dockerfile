@@ -22,11 +22,14 @@ CMD ["train", "--data", "/data", "--arch", "default", "--out", "/runs"]
 FROM base AS serve
 # Serving dependencies only: the project without extras.
 RUN pip install --no-cache-dir .
-COPY models/lpr-default.onnx models/lpr-default.json models/
+COPY models/lpr-default.int8.onnx models/lpr-default.int8.json models/lpr-default.onnx models/lpr-default.json models/
 RUN useradd --system --uid 10001 --no-create-home lpr
 USER lpr
 EXPOSE 8000
 # slim has no curl; the interpreter is already there.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"]
-CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# `python -m service` runs uvicorn with every LPR_* setting (workers, graceful timeout, batching)
+# and exits 0 on SIGTERM once requests in flight have drained.
+ENV LPR_HOST=0.0.0.0 LPR_PORT=8000
+CMD ["python", "-m", "service"]

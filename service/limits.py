@@ -2,8 +2,16 @@
 
 FastAPI parses a multipart body completely before the endpoint runs, so a size
 check in the endpoint would come after the whole upload was buffered. This
-middleware refuses an oversized declared ``Content-Length`` without reading a
-byte, and stops a chunked (undeclared) body as soon as it passes the limit.
+middleware refuses an oversized declared ``Content-Length`` before handing the
+body to the app, and stops a chunked (undeclared) body as soon as it passes the
+limit. Nothing of a refused body is kept in memory.
+
+Most HTTP clients (httpx, requests, urllib) send the whole body before they read
+the answer. Closing the connection on them while they are still sending makes
+the kernel reset it, and the client sees "connection reset" instead of the 413.
+So a refused body up to :data:`DRAIN_ALLOWANCE` bytes over the limit is read
+and thrown away first, and the connection stays open; only a larger one is
+refused at once, with the connection closed.
 """
 
 from __future__ import annotations
@@ -15,9 +23,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_response
 
+#: How far past its limit a refused body is still read (and discarded) so the client gets the 413.
+DRAIN_ALLOWANCE = 16 * 1024 * 1024
+
 
 class _BodyTooLarge(Exception):
     pass
+
+
+async def _drain(receive: Receive, allowance: int) -> bool:
+    """Read and discard the rest of the body; False if it ran past ``allowance`` bytes or the client left."""
+    drained = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+        if drained > allowance:
+            return False
 
 
 class BodySizeLimitMiddleware:
@@ -37,15 +62,16 @@ class BodySizeLimitMiddleware:
                     return None
         return None
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int, *, close: bool) -> None:
         response = error_response(
             "request_too_large",
             f"the request body is over the limit of {limit} bytes for {scope['path']}",
             413,
             limit=limit,
         )
-        # Ask the client not to keep sending a body nobody will read.
-        response.headers["connection"] = "close"
+        if close:
+            # The rest of the body is not read, so the connection cannot carry another request.
+            response.headers["connection"] = "close"
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -55,18 +81,21 @@ class BodySizeLimitMiddleware:
             return
         declared = self._declared_length(scope)
         if declared is not None and declared > limit:
-            await self._refuse(scope, receive, send, limit)
+            drained = declared - limit <= DRAIN_ALLOWANCE and await _drain(receive, declared)
+            await self._refuse(scope, receive, send, limit, close=not drained)
             return
 
         received = 0
         exceeded = False
+        more_body = True
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received, exceeded, more_body
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                more_body = message.get("more_body", False)
                 if received > limit:
                     exceeded = True
                     raise _BodyTooLarge
@@ -84,4 +113,5 @@ class BodySizeLimitMiddleware:
         with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, limited_receive, guarded_send)
         if exceeded and not response_started:
-            await self._refuse(scope, receive, send, limit)
+            drained = not more_body or await _drain(receive, DRAIN_ALLOWANCE)
+            await self._refuse(scope, receive, send, limit, close=not drained)

@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import service
+from service.batching import MicroBatcher
 from service.config import Settings
+from service.dependencies import Runtime
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.model import Classifier
-from service.routers import ops, predict
+from service.routers import ops, page, plate, predict
 
 logger = logging.getLogger("service")
 # python-multipart logs every malformed body a client sends as a WARNING; the
@@ -55,12 +57,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     than a server that is up but answers every prediction with 503.
     """
     settings: Settings = app.state.settings
-    app.state.classifier = await run_in_threadpool(load_classifier, settings, app.state.metrics)
+    classifier = await run_in_threadpool(load_classifier, settings, app.state.metrics)
+    batcher = MicroBatcher(
+        classifier,
+        max_batch=settings.batch_max_size if settings.batching else 1,
+        max_wait=settings.batch_max_wait_ms / 1000.0,
+    )
+    app.state.classifier = classifier
+    app.state.runtime = Runtime(classifier, batcher, settings, app.state.metrics)
     try:
         yield
     finally:
+        # uvicorn has already let the requests in flight finish; what is queued still runs.
         app.state.metrics.ready.set(0)
-        app.state.classifier.close()
+        app.state.runtime = None
+        batcher.close()
+        classifier.close()
         app.state.classifier = None
 
 
@@ -76,19 +88,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.classifier = None
+    app.state.runtime = None
     install_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(ops.router)
+    app.include_router(page.router)
+    app.include_router(plate.router)
     # Added innermost first: the metrics middleware must see the limiter's 413s.
     app.add_middleware(
         BodySizeLimitMiddleware,
         limits={
             "/predict": settings.max_single_body_bytes,
             "/predict/batch": settings.max_batch_body_bytes,
+            "/read-plate": settings.max_single_body_bytes,
         },
     )
     endpoints = {app.openapi_url, app.docs_url, app.redoc_url} | {
-        route.path for router in (predict.router, ops.router) for route in router.routes
+        route.path
+        for router in (predict.router, ops.router, page.router, plate.router)
+        for route in router.routes
     }
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=endpoints)
     return app

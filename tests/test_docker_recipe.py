@@ -90,6 +90,15 @@ def copy_sources(target: str) -> list[str]:
     return sources
 
 
+def image_env(stage: list[Instruction]) -> dict[str, str]:
+    """The ``ENV KEY=VALUE ...`` settings of a stage."""
+    env: dict[str, str] = {}
+    for instruction in stage:
+        if instruction.keyword == "ENV":
+            env.update(part.split("=", 1) for part in shlex.split(instruction.args))
+    return env
+
+
 def test_service_image_is_slim_python_and_the_default_target() -> None:
     """`docker build .` builds the service (the last stage), on the slim Python the project targets."""
     assert STAGES[-1] == "serve"
@@ -103,9 +112,10 @@ def test_service_image_copies_what_the_service_imports_and_the_shipped_model() -
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is not in the repository"
     for needed in ("pyproject.toml", "README.md", "training/", "service/"):
         assert needed in sources
-    settings = Settings(model_path=Path("models/lpr-default.onnx"))
-    for model_file in (settings.model_path, settings.model_path.with_suffix(".json")):
-        assert str(model_file) in sources, f"the image must ship {model_file}"
+    # The default model the service loads, and the float32 file LPR_MODEL_PATH may switch to.
+    for model in (Settings().model_path, Path("models/lpr-default.onnx")):
+        for model_file in (model, model.with_suffix(".json")):
+            assert str(model_file) in sources, f"the image must ship {model_file}"
 
     # Every project module the app imports lies under a copied folder, and TensorFlow is not among them.
     probe = (
@@ -167,16 +177,15 @@ def test_image_starts_the_app_on_the_exposed_port_and_checks_health() -> None:
     """The command names a real ASGI app, on the port the image exposes, probed on a real route."""
     serve = [i for i in INSTRUCTIONS if i.stage == "serve"]
     command = exec_form([i for i in serve if i.keyword == "CMD"][-1].args)
-    assert command[:2] == ["uvicorn", "service.main:app"]
-    port = command[command.index("--port") + 1]
-    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert command == ["python", "-m", "service"]
+    env = image_env(serve)
+    port = env["LPR_PORT"]
+    assert env["LPR_HOST"] == "0.0.0.0"
     assert [i.args for i in serve if i.keyword == "EXPOSE"] == [port]
     assert port == str(Settings.model_fields["port"].default)
 
-    module, _, attribute = command[1].partition(":")
-    import importlib
+    from service.main import app
 
-    app = getattr(importlib.import_module(module), attribute)
     paths = {route.path for route in app.routes if hasattr(route, "path")}
     openapi_paths = set(app.openapi()["paths"])
     healthcheck = [i.args for i in serve if i.keyword == "HEALTHCHECK"][-1]
@@ -249,12 +258,10 @@ def test_serving_dependencies_alone_start_the_app(tmp_path: Path) -> None:
     serve = [i for i in INSTRUCTIONS if i.stage == "serve"]
     command = exec_form([i for i in serve if i.keyword == "CMD"][-1].args)
     port = free_port()
-    command[command.index("--port") + 1] = str(port)
-    command[command.index("--host") + 1] = "127.0.0.1"
     process = subprocess.Popen(
         [str(venv / "bin" / command[0]), *command[1:]],
         cwd=context,
-        env=env,
+        env={**env, **image_env(serve), "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -91,8 +91,8 @@ def test_server_classifies_samples_over_http_and_stops_cleanly(
     assert "lpr_model_inference_seconds_count 5.0" in metrics
 
     process.send_signal(signal.SIGTERM)
-    # uvicorn shuts down gracefully, then re-raises the signal, as a well-behaved process should.
-    assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    # uvicorn drains and shuts down; SIGTERM is a normal stop, so the status is 0 (service/__main__.py).
+    assert process.wait(timeout=20) == 0
     log = log_path.read_text()
     assert "Application shutdown complete" in log
     assert "Traceback" not in log
