@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test lint bench train evaluate clean
+.PHONY: serve test lint bench wrk soak train evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,20 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(VENV)/.dev-installed
+# Model level (ONNX Runtime vs Keras), then HTTP level (wrk against `python -m service`).
+bench: $(VENV)/.dev-installed wrk
+	$(BIN)/python -m bench.model_bench
 	$(BIN)/python -m bench.http_bench
+
+# wrk is a Debian package: installed here when missing and we may (root with apt-get).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || \
+		{ echo "wrk is missing: install the Debian package wrk" >&2; exit 1; }
+
+# 60 s at 32 clients, good crops and malformed uploads mixed (a 10 s version runs in `make test`).
+soak: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.soak
 
 train: $(VENV)/.dev-installed
 	$(BIN)/lpr-train train --data ../shared/data/lpr --arch default
