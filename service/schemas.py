@@ -1,7 +1,7 @@
 """Response models: the API contract clients code against, and the examples in ``/docs``.
 
-The examples are the shipped model's real answer to ``samples/ba.png`` (cut to
-three of the twelve classes), so the documentation shows what a client receives.
+The examples are the shipped model's real (calibrated) answer to ``samples/ba.png``
+(cut to three of the twelve classes), so the documentation shows what a client receives.
 """
 
 from __future__ import annotations
@@ -36,16 +36,23 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+_UNKNOWN = (
+    "True when the top calibrated probability is below the model's threshold: the crop is likely "
+    "none of the twelve symbols (another letter, a blank, a smudge) or unreadable. label stays the "
+    "best guess; the threshold and temperature are in /model under 'calibration'."
+)
+
 _PREDICTION_EXAMPLE: dict[str, Any] = {
     "label": "ba",
     "devanagari": "बा",
-    "confidence": 0.991119,
+    "confidence": 0.999879,
+    "unknown": False,
     "probabilities": [
-        {"label": "ba", "devanagari": "बा", "probability": 0.991119},
-        {"label": "3", "devanagari": "३", "probability": 0.001981},
-        {"label": "8", "devanagari": "८", "probability": 0.001322},
+        {"label": "ba", "devanagari": "बा", "probability": 0.999879},
+        {"label": "2", "devanagari": "२", "probability": 0.000025},
+        {"label": "1", "devanagari": "१", "probability": 0.000023},
     ],
-    "model_version": "lpr-default 1.0.0",
+    "model_version": "lpr-default-int8 1.0.0",
     "filename": "ba.png",
 }
 
@@ -58,10 +65,14 @@ class Prediction(BaseModel):
     label: str = Field(description="ASCII id of the most probable class.", examples=["ba"])
     devanagari: str = Field(description="The most probable class in Devanagari.", examples=["बा"])
     confidence: float = Field(
-        ge=0.0, le=1.0, description="Probability of the top class.", examples=[0.991119]
+        ge=0.0, le=1.0, description="Calibrated probability of the top class.", examples=[0.999879]
+    )
+    unknown: bool = Field(
+        description=_UNKNOWN,
+        examples=[False],
     )
     probabilities: list[ClassProbability] = Field(
-        description="Every class with its probability, most probable first."
+        description="Every class with its calibrated probability, most probable first."
     )
     model_version: str = Field(description="Name and version of the model that answered.")
     filename: str | None = Field(None, description="The uploaded file's name, as the client sent it.")
@@ -75,7 +86,8 @@ class BatchItemOk(BaseModel):
     filename: str | None = Field(None, description="The uploaded file's name, as the client sent it.")
     label: str = Field(description="ASCII id of the most probable class.")
     devanagari: str = Field(description="The most probable class in Devanagari.")
-    confidence: float = Field(ge=0.0, le=1.0, description="Probability of the top class.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the top class.")
+    unknown: bool = Field(description=_UNKNOWN)
     probabilities: list[ClassProbability] = Field(description="Every class, most probable first.")
 
 
@@ -98,7 +110,7 @@ class BatchResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model_version": "lpr-default 1.0.0",
+                    "model_version": "lpr-default-int8 1.0.0",
                     "count": 2,
                     "classified": 1,
                     "failed": 1,
@@ -150,7 +162,7 @@ class ModelInfo(BaseModel):
                 {
                     "name": "lpr-default",
                     "version": "1.0.0",
-                    "model_version": "lpr-default 1.0.0",
+                    "model_version": "lpr-default-int8 1.0.0",
                     "labels": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "ba", "pa"],
                     "input": {"name": "image", "shape": [None, 32, 32, 1], "dtype": "float32"},
                     "test_metrics": {"accuracy": 0.99, "macro_f1": 0.99, "n": 403},

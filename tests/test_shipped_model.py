@@ -6,7 +6,6 @@ ONNX Runtime), so what is tested is what users get.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -36,19 +35,21 @@ def classifier() -> Classifier:
 
 def _predict(classifier: Classifier, paths: list[Path]) -> list[dict]:
     """The service's answers (label, devanagari, ...) for files on disk."""
-    files = [(io.BytesIO(p.read_bytes()), p.name) for p in paths]
-    outcomes = classify_files(classifier, files, max_bytes=5 << 20, max_pixels=25_000_000)
+    outcomes = classify_files(
+        classifier, [p.read_bytes() for p in paths], max_bytes=5 << 20, max_pixels=25_000_000
+    )
     assert not any(isinstance(o, APIError) for o in outcomes)
     return outcomes  # type: ignore[return-value]
 
 
-def test_shipped_model_scores_at_least_98_percent_on_the_test_split(classifier: Classifier) -> None:
+def test_shipped_model_scores_at_least_97_5_percent_on_the_test_split(classifier: Classifier) -> None:
+    """Far above the reference's 95.0 % (``models/reference``); outlier exposure cost 0.7 points."""
     paths = sorted(TEST_SPLIT.glob("*/*.jpg"))
     assert len(paths) == 403
     predictions = _predict(classifier, paths)
     correct = sum(pred["label"] == path.parent.name for pred, path in zip(predictions, paths, strict=True))
     accuracy = correct / len(paths)
-    assert accuracy >= 0.98, f"test accuracy {accuracy:.4f} ({len(paths) - correct} errors)"
+    assert accuracy >= 0.975, f"test accuracy {accuracy:.4f} ({len(paths) - correct} errors)"
 
 
 def test_metadata_reports_the_accuracy_the_model_really_has(classifier: Classifier, metadata: dict) -> None:
@@ -81,7 +82,11 @@ def test_metadata_describes_labels_input_and_training(metadata: dict) -> None:
     assert metadata["input"]["shape"] == [None, pre["size"], pre["size"], pre["channels"]]
     assert pre["working_side"] == WORKING_SIDE and pre["ink_trim"] == INK_TRIM
     assert isinstance(metadata["seed"], int)
-    assert metadata["training"]["recipe"]["arch"] == metadata["architecture"] == "default"
+    # The recipe default-oe: the `default` network trained with outlier exposure.
+    assert metadata["architecture"] == "default-oe"
+    assert metadata["training"]["recipe"]["arch"] == "default"
+    assert metadata["training"]["recipe"]["outlier_exposure"] > 0
+    assert metadata["version"] == metadata["training"]["recipe"]["version"]
     assert metadata["parity"]["argmax_mismatches"] == 0 and metadata["parity"]["max_abs_diff"] <= 1e-4
 
 
