@@ -184,3 +184,16 @@ class ModelInfo(BaseModel):
     dataset: dict[str, Any] | None = None
     onnx: dict[str, Any] | None = None
     runtime: dict[str, Any]
+
+
+#: The documented error answers of every upload route (``/predict``, ``/predict/batch``, ``/read-plate``).
+UPLOAD_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "The body is not valid multipart/form-data.",
+        413: "Upload over the size limit, or an image declaring too many pixels.",
+        415: "The upload is not an image.",
+        422: "Missing field, empty upload, or a truncated/corrupt image.",
+        503: "The model is not loaded yet.",
+    }.items()
+}

@@ -23,7 +23,7 @@ from service.model import Classifier
 from service.multipart import files_named, form_body, parse_form
 from service.pipeline import open_upload, rank
 from service.plate_schemas import PlateReading
-from service.schemas import ErrorResponse
+from service.schemas import UPLOAD_ERROR_RESPONSES
 from training.plate_format import constrain
 from training.preprocessing import ImageError, load_image
 from training.segmentation import batch_inputs, segment
@@ -32,16 +32,6 @@ logger = logging.getLogger("service.plate")
 
 router = APIRouter(tags=["plate"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "The body is not valid multipart/form-data.",
-        413: "Upload over the size limit, or an image declaring too many pixels.",
-        415: "The upload is not an image.",
-        422: "Missing field, empty upload, or a truncated/corrupt image.",
-        503: "The model is not loaded yet.",
-    }.items()
-}
 
 
 def read_plate(classifier: Classifier, data: bytes, *, max_bytes: int, max_pixels: int) -> dict[str, Any]:
@@ -110,7 +100,7 @@ def read_plate(classifier: Classifier, data: bytes, *, max_bytes: int, max_pixel
 @router.post(
     "/read-plate",
     response_model=PlateReading,
-    responses=_ERRORS,
+    responses=UPLOAD_ERROR_RESPONSES,
     openapi_extra=form_body(
         "file", many=False, description="One cropped plate image: one or two rows, white paint on red."
     ),

@@ -26,7 +26,7 @@ from service.errors import APIError
 from service.metrics import Metrics
 from service.multipart import files_named, form_body, parse_form
 from service.pipeline import Outcome, classify_files, open_upload, prepare, rank
-from service.schemas import BatchResponse, ErrorResponse, Prediction
+from service.schemas import UPLOAD_ERROR_RESPONSES, BatchResponse, Prediction
 
 router = APIRouter(tags=["predict"])
 
@@ -34,16 +34,6 @@ router = APIRouter(tags=["predict"])
 #: crop takes well under a millisecond, and real crops are far smaller.
 INLINE_PIXELS = 512 * 512
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "The body is not valid multipart/form-data.",
-        413: "Upload over the size limit, or an image declaring too many pixels.",
-        415: "The upload is not an image.",
-        422: "Missing field, empty upload, or a truncated/corrupt image.",
-        503: "The model is not loaded yet.",
-    }.items()
-}
 
 
 def _json(content: dict[str, Any]) -> bytes:
@@ -61,7 +51,7 @@ def _count(metrics: Metrics, outcomes: list[Outcome]) -> None:
 @router.post(
     "/predict",
     response_model=Prediction,
-    responses=_ERRORS,
+    responses=UPLOAD_ERROR_RESPONSES,
     openapi_extra=form_body(
         "file", many=False, description="One cropped character image (JPEG, PNG, WebP, BMP, TIFF, GIF)."
     ),
@@ -101,7 +91,7 @@ async def predict(request: Request, runtime: RuntimeDep) -> Response:
 @router.post(
     "/predict/batch",
     response_model=BatchResponse,
-    responses=_ERRORS,
+    responses=UPLOAD_ERROR_RESPONSES,
     openapi_extra=form_body(
         "files", many=True, description="Character crops, the field repeated once per file."
     ),
