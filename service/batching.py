@@ -11,7 +11,7 @@ never waits.
 Why a dedicated thread instead of the thread pool: ONNX Runtime releases the
 GIL, so inference runs on the second core while the loop parses the next
 request; a single consumer also means one loop wake-up per batch rather than
-per image, and the queue depth is observable.
+per image.
 """
 
 from __future__ import annotations
@@ -67,10 +67,6 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._run, name="lpr-batcher", daemon=True)
         self._thread.start()
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     def submit(self, image: np.ndarray, *, arrived: bool = False) -> asyncio.Future[np.ndarray]:
         """Queue one preprocessed image (shape ``spec.shape``); resolves to its probabilities row.
 
@@ -81,10 +77,10 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
         with self._cond:
-            if arrived:
-                self.arriving -= 1
             if self._closed:
                 raise BatcherClosed("the service is shutting down")
+            if arrived:
+                self.arriving -= 1
             self._queue.append(_Job(image, future, loop))
             self._cond.notify()
         return future
@@ -126,7 +122,7 @@ class MicroBatcher:
                 batch = self._buffer[: len(jobs)]
                 for row, job in enumerate(jobs):
                     batch[row] = job.image
-                probabilities = self.classifier.classify(batch).copy()
+                probabilities = self.classifier.classify(batch)  # a fresh array per run
             except Exception as exc:  # resolve every waiter; the thread must outlive one bad run
                 logger.exception("batched inference failed for %d images", len(jobs))
                 self._deliver(jobs, None, exc)

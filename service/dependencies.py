@@ -38,14 +38,9 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def get_classifier(request: Request) -> Classifier:
-    return (await get_runtime(request)).classifier
-
-
 async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

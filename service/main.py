@@ -40,8 +40,8 @@ def load_classifier(settings: Settings, metrics: Metrics) -> Classifier:
         inter_op_threads=settings.inter_op_threads,
         on_inference=metrics.observe_inference,
     )
-    # Both the single-image and the largest batch shape, so neither first request pays.
-    classifier.warm_up(batch_sizes=(1, settings.max_batch_files))
+    # A single image, a full dynamic batch and the largest upload batch, so no first request pays.
+    classifier.warm_up(batch_sizes=(1, settings.batch_max_size, settings.max_batch_files))
     meta = classifier.metadata
     metrics.model_info.labels(meta.name, meta.version, classifier.sha256).set(1)
     metrics.ready.set(1)

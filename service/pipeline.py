@@ -34,6 +34,9 @@ def open_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
         return open_image(data, max_pixels=max_pixels)
     except ImageError as exc:
         raise APIError.from_image_error(exc) from exc
+    except Exception as exc:  # a Pillow plugin tripping over hostile bytes is still the input's fault
+        logger.warning("opening an upload failed (%r)", exc, exc_info=True)
+        raise APIError("not_an_image", f"the upload could not be read as an image: {exc}") from exc
 
 
 def prepare(image: Image.Image, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:

@@ -34,8 +34,8 @@ class PlateCharacter(BaseModel):
         ),
     )
     unknown: bool = Field(
-        description="The mark looks like none of the twelve symbols (calibrated top probability under the "
-        "model's threshold, before the plate format is applied)."
+        description="Doubtful: the mark looks like none of the twelve symbols (its calibrated top "
+        "probability is under the model's threshold), or the label the plate format chose is."
     )
 
 

@@ -60,6 +60,24 @@ BAD_SINGLE: list[tuple[str, Callable[[dict[str, bytes]], dict], int, str]] = [
         "malformed_body",
     ),
     (
+        "urlencoded field with a non-latin escape",
+        lambda s: {
+            "content": b"file=%E2%82%AC%FF",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        422,
+        "invalid_field",
+    ),
+    (
+        "boundary longer than multipart allows",
+        lambda s: {
+            "content": b"--" + b"b" * 300 + b"\r\n",
+            "headers": {"content-type": "multipart/form-data; boundary=" + "b" * 300},
+        },
+        400,
+        "malformed_body",
+    ),
+    (
         "multipart cut off mid-part",
         lambda s: {
             "content": b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="ba.png"\r\n\r\n'
@@ -178,3 +196,18 @@ def test_service_keeps_answering_after_every_bad_input(client: TestClient, sampl
     good = client.post("/predict", files={"file": ("pa.png", samples["pa"], "image/png")})
     assert good.status_code == 200
     assert good.json()["label"] == "pa"
+
+
+def test_an_oversized_part_is_kept_only_to_one_byte_over_the_limit() -> None:
+    """A batch of huge files costs no more memory per part than the limit, and is still refused."""
+    from service.multipart import parse_form
+
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="big.png"\r\n\r\n'
+        + b"x" * 100_000
+        + b"\r\n--b\r\n"
+        + b'Content-Disposition: form-data; name="files"; filename="ok.png"\r\n\r\nabc\r\n--b--\r\n'
+    )
+    big, ok = parse_form(body, "multipart/form-data; boundary=b", max_parts=4, max_part_bytes=1000)
+    assert (big.filename, len(big.data)) == ("big.png", 1001)
+    assert (ok.filename, ok.data) == ("ok.png", b"abc")

@@ -2,13 +2,14 @@
 
 Typical use::
 
-    lpr-train train --data ../shared/data/lpr --arch default --out runs/default
+    lpr-train train --data ../shared/data/lpr --arch default-oe --out runs/default-oe
     lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
-    lpr-train ship --run runs/default
+    lpr-train ship --run runs/default-oe
     lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
+    lpr-train quantize --models models
     lpr-train calibrate --models models
     lpr-train plates --data ../shared/data/lpr
-    lpr-train card --default runs/default
+    lpr-train card --default runs/default-oe
 """
 
 from __future__ import annotations

@@ -113,9 +113,11 @@ async def read_plate_route(request: Request, runtime: RuntimeDep) -> Response:
     """
     classifier, settings = runtime.classifier, runtime.settings
     content_type = request.headers.get("content-type")
-    parts = parse_form(await request.body(), content_type, max_parts=8)
-    upload = files_named(parts, "file", content_type)[0]
     try:
+        parts = parse_form(
+            await request.body(), content_type, max_parts=8, max_part_bytes=settings.max_upload_bytes
+        )
+        upload = files_named(parts, "file", content_type)[0]
         body = await run_in_threadpool(
             read_plate,
             classifier,

@@ -66,7 +66,9 @@ async def predict(request: Request, runtime: RuntimeDep) -> Response:
     try:
         with batcher.arrival() as arrival:
             content_type = request.headers.get("content-type")
-            parts = parse_form(await request.body(), content_type, max_parts=8)
+            parts = parse_form(
+                await request.body(), content_type, max_parts=8, max_part_bytes=settings.max_upload_bytes
+            )
             upload = files_named(parts, "file", content_type)[0]
             image = open_upload(
                 upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels
@@ -110,7 +112,12 @@ async def predict_batch(request: Request, runtime: RuntimeDep) -> Response:
     def work() -> tuple[list[Outcome], bytes]:
         # Parsing 64 parts takes milliseconds: here, off the loop, with the rest of the batch.
         # A few parts beyond the limit are parsed so the refusal can say how many came.
-        parts = parse_form(body, content_type, max_parts=settings.max_batch_files + 16)
+        parts = parse_form(
+            body,
+            content_type,
+            max_parts=settings.max_batch_files + 16,
+            max_part_bytes=settings.max_upload_bytes,
+        )
         files = files_named(parts, "files", content_type)
         if len(files) > settings.max_batch_files:
             raise APIError(
