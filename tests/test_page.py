@@ -10,10 +10,8 @@ land in ``test-artifacts/page-*.png`` for a human to look at.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 from conftest import ROOT, SAMPLES, encode
 from fastapi.testclient import TestClient
 from PIL import Image
-from test_server import free_port, wait_until_ready
+from test_server import start_server, wait_until_ready
 
 from service.routers.page import ASSETS
 from training.labels import DEVANAGARI
@@ -124,14 +122,8 @@ def test_the_page_is_not_part_of_the_api_schema(client: TestClient) -> None:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m service`` on a free local port, as ``make serve`` runs it, for this module's tests."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("page-server") / "server.log"
-    env = {**os.environ, "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port), "LPR_ACCESS_LOG": "false"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
+    base, process = start_server(log_path, LPR_ACCESS_LOG="false")
     try:
         try:
             wait_until_ready(base, process)

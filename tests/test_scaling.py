@@ -9,11 +9,8 @@ accepts (or refuses with its own JSON 413).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import httpx
 import pytest
 import yaml
 from conftest import ROOT, SAMPLE_CLASSES
-from test_server import free_port, wait_until_ready
+from test_server import start_server, wait_until_ready
 
 from service.config import Settings
 
@@ -37,14 +34,8 @@ def parent_of(pid: int) -> int:
 @pytest.mark.slow
 def test_two_workers_answer_on_one_port(tmp_path: Path, samples: dict[str, bytes]) -> None:
     """LPR_WORKERS=2: two processes, each with its own model, both serving the one port."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port), "LPR_WORKERS": "2"}
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    base, process = start_server(log_path, LPR_WORKERS="2")
     try:
         wait_until_ready(base, process)
         pids: set[int] = set()

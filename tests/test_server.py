@@ -26,6 +26,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_server(log_path: Path, **settings: str) -> tuple[str, subprocess.Popen]:
+    """``python -m service`` on a free 127.0.0.1 port with ``LPR_*`` ``settings``: (base URL, process)."""
+    port = free_port()
+    env = {**os.environ, "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port), **settings}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    return f"http://127.0.0.1:{port}", process
+
+
 def wait_until_ready(base: str, process: subprocess.Popen, timeout: float = 60.0) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -42,15 +53,10 @@ def wait_until_ready(base: str, process: subprocess.Popen, timeout: float = 60.0
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
-    port = free_port()
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port)}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    base, process = start_server(log_path)
     try:
-        yield f"http://127.0.0.1:{port}", process, log_path
+        yield base, process, log_path
     finally:
         if process.poll() is None:
             process.kill()

@@ -9,11 +9,8 @@ second half only after the server has been told to stop.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,8 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT
-from test_server import free_port, wait_until_ready
+from test_server import start_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -62,20 +58,9 @@ def refuses_connections(port: int) -> bool:
 def test_sigterm_drains_requests_in_flight_and_exits_zero(
     tmp_path: Path, test_crops: list[tuple[str, bytes]]
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "LPR_HOST": "127.0.0.1",
-        "LPR_PORT": str(port),
-        "LPR_GRACEFUL_TIMEOUT": "20",
-        "LPR_WORKERS": "1",
-    }
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    base, process = start_server(log_path, LPR_GRACEFUL_TIMEOUT="20", LPR_WORKERS="1")
+    port = int(base.rsplit(":", 1)[1])
     try:
         wait_until_ready(base, process)
         body, content_type = batch_body(test_crops)  # 64 crops: the largest batch

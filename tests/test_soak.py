@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ROOT
-from test_server import free_port, wait_until_ready
+from test_server import start_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -60,12 +59,7 @@ def test_oversized_body_gets_its_413_not_a_reset(tmp_path: Path, samples: dict[s
     the error. The service now reads and discards such a body, keeping the
     connection, so the answer arrives and the next request can follow on it.
     """
-    port = free_port()
-    env = {**os.environ, "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port), "LPR_MAX_UPLOAD_BYTES": "65536"}
-    with (tmp_path / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    base, process = start_server(tmp_path / "server.log", LPR_MAX_UPLOAD_BYTES="65536")
     big = b"\x00" * 200_000  # three times the /predict body limit
     body = (
         b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'
@@ -79,7 +73,7 @@ def test_oversized_body_gets_its_413_not_a_reset(tmp_path: Path, samples: dict[s
 
     async def send() -> list[tuple[int, str, int, str]]:
         answers = []
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             for _ in range(3):
                 for request in (
                     {"files": {"file": ("big.bin", big)}},  # declared Content-Length
@@ -101,7 +95,7 @@ def test_oversized_body_gets_its_413_not_a_reset(tmp_path: Path, samples: dict[s
         return answers
 
     try:
-        wait_until_ready(f"http://127.0.0.1:{port}", process)
+        wait_until_ready(base, process)
         answers = asyncio.run(send())
     finally:
         process.terminate()
