@@ -33,6 +33,7 @@ from training.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_spl
 from training.ood import load as load_ood
 from training.preprocessing import InputSpec
 from training.temperature import apply_temperature, unknown
+from training.timing import onnx_predict
 from training.timing import session as onnx_session
 
 #: Share of in-class validation crops the threshold may flag.
@@ -183,16 +184,10 @@ class EvaluationInputs:
         )
 
 
-def predict(onnx_path: Path, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Probabilities from the ONNX file through the project's one session factory (no TensorFlow)."""
-    session = onnx_session(onnx_path)
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)])
-
-
 def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
     """Fit ``T`` and the threshold on validation; measure them on test and on out-of-class crops."""
-    p_val, p_test, p_ood = (predict(onnx_path, x) for x in (inputs.x_val, inputs.x_test, inputs.x_ood))
+    session = onnx_session(onnx_path)
+    p_val, p_test, p_ood = (onnx_predict(session, x) for x in (inputs.x_val, inputs.x_test, inputs.x_ood))
     y_val, y_test = inputs.y_val, inputs.y_test
     # Rounded before anything is measured, so the figures are those of the values the service reads.
     temperature = round(fit_temperature(p_val, y_val), 4)
@@ -217,7 +212,7 @@ def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
         "test_errors_flagged": f"{int((test_flagged & test_wrong).sum())}/{int(test_wrong.sum())}",
         "ood": _ood_report(unknown(q_ood, threshold), inputs.ood),
         "probes": _probe_report(
-            apply_temperature(predict(onnx_path, inputs.x_probe), temperature), threshold
+            apply_temperature(onnx_predict(session, inputs.x_probe), temperature), threshold
         ),
     }
 
@@ -242,7 +237,7 @@ def ood_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    q = apply_temperature(predict(onnx_path, inputs.x_ood), block["temperature"])
+    q = apply_temperature(onnx_predict(onnx_session(onnx_path), inputs.x_ood), block["temperature"])
     flagged = unknown(q, block["threshold"])
     kinds = [k for k in KINDS if any(c.kind == k for c in inputs.ood)]
     fig, axes = plt.subplots(len(kinds), per_kind, figsize=(per_kind * 1.1, len(kinds) * 1.35))

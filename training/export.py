@@ -43,12 +43,6 @@ def to_onnx(model: keras.Model, path: Path) -> Path:
     return path
 
 
-def onnx_predict(session: ort.InferenceSession, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    name = session.get_inputs()[0].name
-    parts = [session.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), dtype=np.float32)
-
-
 def check_parity(keras_probs: np.ndarray, onnx_probs: np.ndarray) -> dict:
     """Same argmax everywhere and max |p_keras - p_onnx| within tolerance, or raise."""
     max_diff = float(np.abs(keras_probs - onnx_probs).max()) if len(keras_probs) else 0.0

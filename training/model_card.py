@@ -6,10 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from training.export import onnx_predict
 from training.labels import DEVANAGARI, LABELS
 from training.preprocessing import InputSpec, load_file
-from training.timing import ms_per_image
+from training.timing import ms_per_image, onnx_predict
 from training.timing import session as onnx_session
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from training.labels import NUM_CLASSES
+
 
 def session(
     path: str | Path, intra_op_threads: int = 1, inter_op_threads: int = 1
@@ -33,6 +35,13 @@ def session(
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_predict(session: ort.InferenceSession, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Probabilities for ``x`` in slices of ``batch``; TensorFlow-free, so evaluation tools share it."""
+    name = session.get_inputs()[0].name
+    parts = [session.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), dtype=np.float32)
 
 
 @dataclass(frozen=True)
