@@ -4,6 +4,7 @@ Prints a table and writes ``bench/results/http.json``. Measured in one run:
 
 * ``POST /predict`` p50/p95/p99 and requests/s at 1, 8 and 32 connections,
   with dynamic batching on (the default) and off (``LPR_BATCHING=false``);
+* the same through FastAPI's route instead of the fast lane (``LPR_FAST_LANE=false``);
 * ``POST /predict/batch`` images/s with 64 crops per request (1 and 2 connections);
 * the server's RSS before and after the load;
 * the framework's floor: a do-nothing FastAPI endpoint (``bench/floor_app.py``)
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         payloads = Payloads(Path(tmp), load_crops())
         batching = service_run({}, payloads, args.seconds, "batching", batch=True)
         unbatched = service_run({"LPR_BATCHING": "false"}, payloads, args.seconds, "unbatched", batch=False)
+        no_lane = service_run({"LPR_FAST_LANE": "false"}, payloads, args.seconds, "no-lane", batch=False)
         floor = None if args.skip_floor else floor_run(payloads, args.seconds)
 
     predict, off = batching["predict"], unbatched["predict"]
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "batching_raises_rps_8_and_32": all(
             predict[c]["requests_per_s"] > off[c]["requests_per_s"] for c in ("8", "32")
         ),
-        "no_errors": errors_in(batching) + errors_in(unbatched) == 0,
+        "no_errors": errors_in(batching) + errors_in(unbatched) + errors_in(no_lane) == 0,
     }
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -261,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_run": args.seconds,
         "batching": batching,
         "unbatched": unbatched,
+        "fastapi_route": no_lane,
         "floor": floor,
         "figures": figures,
         "objectives": OBJECTIVES,
@@ -284,6 +287,7 @@ def print_table(results: dict) -> None:
     sections = [
         ("service, batching on", results["batching"]),
         ("service, batching off", results["unbatched"]),
+        ("service, fast lane off", results["fastapi_route"]),
     ]
     if results["floor"]:
         sections.append(("floor: do-nothing FastAPI", results["floor"]))

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
             "false = every image runs alone (same inference thread)."
         ),
     )
+    fast_lane: bool = Field(
+        True,
+        description=(
+            "Serve POST /predict straight from ASGI (service/fastlane.py), past FastAPI's routing and "
+            "dependencies; same answers, about 0.3 ms less per request. false = through FastAPI."
+        ),
+    )
     batch_max_size: int = Field(32, ge=1, description="Most images one dynamic batch holds.")
     batch_max_wait_ms: float = Field(
         1.0,

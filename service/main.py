@@ -14,6 +14,7 @@ from service.batching import MicroBatcher
 from service.config import Settings
 from service.dependencies import Runtime
 from service.errors import install_error_handlers
+from service.fastlane import FastLane
 from service.limits import BodySizeLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.model import Classifier
@@ -94,7 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(page.router)
     app.include_router(plate.router)
-    # Added innermost first: the metrics middleware must see the limiter's 413s.
+    # Added innermost first: the metrics middleware must see the limiter's 413s, and the
+    # fast lane's requests must pass both.
+    if settings.fast_lane:
+        app.add_middleware(FastLane, state=app.state)
     app.add_middleware(
         BodySizeLimitMiddleware,
         limits={

@@ -114,6 +114,45 @@ def test_a_lone_request_does_not_wait_for_company(
     assert elapsed < 1.0, f"a lone request took {elapsed:.3f} s: it waited for the 2 s batch window"
 
 
+def test_a_lone_request_runs_at_once_without_the_hand_off(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    """Nothing queued, nothing running, nobody else arriving: the image runs on the caller's loop."""
+    classifier, sizes = recorded
+    batcher = MicroBatcher(classifier, max_batch=32, max_wait=1.0)
+
+    async def lone() -> np.ndarray:
+        with batcher.arrival() as arrival:
+            return await arrival.classify(images[3])
+
+    try:
+        sizes.clear()
+        row = asyncio.run(lone())
+        assert batcher.arriving == 0, "the arrival must end exactly once"
+    finally:
+        batcher.close()
+    assert batcher.inline_runs == 1 and sizes == [1]
+    np.testing.assert_allclose(row, classifier.classify(images[3:4].copy())[0], atol=1e-6)
+
+
+def test_a_request_with_company_is_batched_not_run_alone(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    classifier, _ = recorded
+    batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0)
+
+    async def with_company() -> np.ndarray:
+        with batcher.arrival(), batcher.arrival() as mine:
+            return await mine.classify(images[0])
+
+    try:
+        asyncio.run(with_company())
+        assert batcher.arriving == 0
+    finally:
+        batcher.close()
+    assert batcher.inline_runs == 0
+
+
 def test_a_failed_inference_fails_only_its_batch(
     recorded: tuple[Classifier, list[int]], images: np.ndarray
 ) -> None:

@@ -33,7 +33,6 @@ logger = logging.getLogger("service.plate")
 router = APIRouter(tags=["plate"])
 
 
-
 def read_plate(classifier: Classifier, data: bytes, *, max_bytes: int, max_pixels: int) -> dict[str, Any]:
     """A plate image's bytes to the ``PlateReading`` shape, as plain dicts.
 

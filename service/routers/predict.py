@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.batching import BatcherClosed
-from service.dependencies import RuntimeDep
+from service.dependencies import Runtime, RuntimeDep
 from service.errors import APIError
 from service.metrics import Metrics
 from service.multipart import files_named, form_body, parse_form
@@ -34,6 +34,7 @@ router = APIRouter(tags=["predict"])
 #: crop takes well under a millisecond, and real crops are far smaller.
 INLINE_PIXELS = 512 * 512
 
+JSON = "application/json"
 
 
 def _json(content: dict[str, Any]) -> bytes:
@@ -62,13 +63,20 @@ async def predict(request: Request, runtime: RuntimeDep) -> Response:
     Any size and colour mode is accepted; EXIF orientation is honoured and only
     the first frame of an animation is used.
     """
+    body = await request.body()
+    return Response(await predict_body(runtime, body, request.headers.get("content-type")), media_type=JSON)
+
+
+async def predict_body(runtime: Runtime, body: bytes, content_type: str | None) -> bytes:
+    """One ``/predict`` request body to its JSON answer; every client mistake raises :class:`APIError`.
+
+    Shared by the FastAPI route (which documents the endpoint) and
+    :mod:`service.fastlane` (which usually serves it), so both answer alike.
+    """
     classifier, settings, batcher = runtime.classifier, runtime.settings, runtime.batcher
     try:
         with batcher.arrival() as arrival:
-            content_type = request.headers.get("content-type")
-            parts = parse_form(
-                await request.body(), content_type, max_parts=8, max_part_bytes=settings.max_upload_bytes
-            )
+            parts = parse_form(body, content_type, max_parts=8, max_part_bytes=settings.max_upload_bytes)
             upload = files_named(parts, "file", content_type)[0]
             image = open_upload(
                 upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels
@@ -86,8 +94,7 @@ async def predict(request: Request, runtime: RuntimeDep) -> Response:
         raise
     (answer,) = rank(classifier, probabilities[None])
     runtime.metrics.images_classified.labels(answer["label"]).inc()
-    body = {**answer, "model_version": classifier.metadata.model_version, "filename": upload.filename}
-    return Response(_json(body), media_type="application/json")
+    return _json({**answer, "model_version": classifier.metadata.model_version, "filename": upload.filename})
 
 
 @router.post(
@@ -151,4 +158,4 @@ async def predict_batch(request: Request, runtime: RuntimeDep) -> Response:
 
     outcomes, encoded = await run_in_threadpool(work)
     _count(runtime.metrics, outcomes)
-    return Response(encoded, media_type="application/json")
+    return Response(encoded, media_type=JSON)
