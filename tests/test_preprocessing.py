@@ -71,6 +71,33 @@ def test_glyph_is_white_whatever_the_polarity() -> None:
     assert similarity(preprocess(sample, SPEC), preprocess(inverted, SPEC)) > 0.9
 
 
+def test_a_thin_frame_round_the_crop_does_not_flip_the_polarity() -> None:
+    """A crop cut tightly from a plate keeps a line of its frame all round; the glyph stays white."""
+    glyph = np.zeros((50, 50), dtype=np.uint8)
+    glyph[10:40, 20:30] = 255  # a white bar, the glyph
+    framed = glyph.copy()
+    framed[0, :] = framed[-1, :] = framed[:, 0] = framed[:, -1] = 255
+    plain = preprocess(Image.fromarray(glyph), SPEC)
+    seen = preprocess(Image.fromarray(framed), SPEC)[:, :, 0]
+    assert seen[16, 16] == 1.0 and seen.mean() < 0.5, "the glyph must stay white, the plate black"
+    # Black on white is still recognised as such and turned round.
+    assert similarity(plain, preprocess(Image.fromarray(255 - glyph), SPEC)) > 0.9
+
+
+def test_frame_strips_in_augmentation_hug_an_edge() -> None:
+    from training.augment import ink_variant
+
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[16:48, 24:40] = True
+    rng = np.random.default_rng(0)
+    framed = [ink_variant(mask, rng, frame_bars=1.0) for _ in range(20)]
+    for variant in framed:
+        outer = variant.copy()
+        outer[6:-6, 6:-6] = False
+        assert outer.sum() >= 0.6 * 64 - 1, "every variant keeps at least one strip along an edge"
+    assert all(not ink_variant(mask, rng)[:3].any() for _ in range(5)), "off by default"
+
+
 def _mode_variants(rgb: Image.Image) -> dict[str, Image.Image]:
     gray = np.asarray(rgb.convert("L"), dtype=np.uint16)
     rgba = rgb.convert("RGBA")

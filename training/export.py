@@ -19,7 +19,7 @@ import tf2onnx
 
 from training.hashing import sha256_file
 from training.labels import DEVANAGARI, LABELS, NUM_CLASSES
-from training.preprocessing import INK_TRIM, WORKING_SIDE, InputSpec
+from training.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE, InputSpec
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -81,7 +81,15 @@ def metadata(
             "module": "training.preprocessing",
             "working_side": WORKING_SIDE,
             "ink_trim": INK_TRIM,
-            "steps": ["decode+exif", "darkest channel", "otsu", "glyph white", "tight crop", "stretch"],
+            "border_band": BORDER_BAND,
+            "steps": [
+                "decode+exif",
+                "darkest channel",
+                "otsu",
+                "glyph white (ring and band)",
+                "tight crop",
+                "stretch",
+            ],
         },
         "seed": run["seed"],
         "training": {

@@ -45,9 +45,7 @@ def outlier_set(n: int, spec: InputSpec, seed: int) -> np.ndarray:
     return load(crops, spec)
 
 
-def with_outliers(
-    x_fit: np.ndarray, labels: np.ndarray, x_out: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def with_outliers(x_fit: np.ndarray, labels: np.ndarray, x_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The fit inputs with one-hot targets, followed by the outliers with uniform targets."""
     onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     uniform = np.full((len(x_out), NUM_CLASSES), 1.0 / NUM_CLASSES, dtype=np.float32)

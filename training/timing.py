@@ -17,9 +17,7 @@ import onnxruntime as ort
 from training.labels import NUM_CLASSES
 
 
-def session(
-    path: str | Path, intra_op_threads: int = 1, inter_op_threads: int = 1
-) -> ort.InferenceSession:
+def session(path: str | Path, intra_op_threads: int = 1, inter_op_threads: int = 1) -> ort.InferenceSession:
     """The one way this project opens an ONNX model; the defaults are the service's.
 
     One intra-op thread is the service's choice on 2 cores (the second core runs
