@@ -8,9 +8,9 @@ the next batch by themselves; ``max_wait`` may additionally hold a batch open,
 but only while other requests are already being received, so one client alone
 never waits.
 
-A lone request skips the hand-off: when nothing is queued, no batch is
-running and no other request is being received, the image runs right on the
-event loop (:meth:`_Arrival.classify`). Nobody else is there to be blocked,
+A lone request skips the hand-off: when no other request is being prepared
+or waiting for its answer, the image runs right on the event loop
+(:meth:`_Arrival.classify`). Nobody else is there to be blocked,
 and the two thread switches (about 0.35 ms) were the largest single cost of a
 one-client request.
 
@@ -73,6 +73,8 @@ class MicroBatcher:
         #: Requests between "body received" and "image queued"; only their
         #: arrival is worth holding a batch open for.
         self.arriving = 0
+        #: Requests from "body received" until their probabilities are back, waiting ones included.
+        self.active = 0
         self._buffer = classifier.empty_batch(max_batch)
         self._thread = threading.Thread(target=self._run, name="lpr-batcher", daemon=True)
         self._thread.start()
@@ -100,12 +102,14 @@ class MicroBatcher:
         """Mark a request whose image is on its way, for as long as it is being prepared."""
         with self._cond:
             self.arriving += 1
+            self.active += 1
         handle = _Arrival(self)
         try:
             yield handle
         finally:
-            if not handle.submitted:
-                with self._cond:
+            with self._cond:
+                self.active -= 1
+                if not handle.submitted:
                     self.arriving -= 1
                     self._cond.notify()
 
@@ -130,14 +134,16 @@ class MicroBatcher:
     def claim_alone(self) -> bool:
         """Whether the caller, the only work in sight, may run its image itself.
 
-        Only the caller's own arrival may be counted, the queue must be empty
-        and the thread idle; the caller's arrival then ends, as with
-        :meth:`submit`. Shutdown still refuses new work.
+        The caller must be the only active request (none other being prepared
+        or waiting for its answer), the queue empty and the thread idle: with
+        company, the hand-off is what lets inference overlap the next
+        request's preparation on the other core. The caller's arrival then
+        ends, as with :meth:`submit`. Shutdown still refuses new work.
         """
         with self._cond:
             if self._closed:
                 raise BatcherClosed("the service is shutting down")
-            if self._queue or self._busy or self.arriving != 1:
+            if self.active != 1 or self._queue or self._busy:
                 return False
             self.arriving -= 1
             self.inline_runs += 1

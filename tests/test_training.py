@@ -184,7 +184,7 @@ def test_ship_copies_model_and_metadata(smoke_run: Path, tmp_path: Path) -> None
 
 
 def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
-    """``default`` (model 1.0.0) stays reproducible; ``default-oe`` (1.1.0) changes nothing else."""
+    """``default`` (model 1.0.0) stays reproducible; ``default-oe`` adds outliers, frame strips, epochs."""
     import dataclasses
 
     from training.models import RECIPES
@@ -192,7 +192,13 @@ def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
     assert RECIPES["default"].outlier_exposure == 0
     assert RECIPES["default-oe"].outlier_exposure > 0
     assert RECIPES["default-oe"].version != RECIPES["default"].version
-    same = dataclasses.replace(RECIPES["default-oe"], outlier_exposure=0, version=RECIPES["default"].version)
+    same = dataclasses.replace(
+        RECIPES["default-oe"],
+        outlier_exposure=0,
+        frame_bars=0,
+        epochs=RECIPES["default"].epochs,
+        version=RECIPES["default"].version,
+    )
     assert same == RECIPES["default"]
 
 

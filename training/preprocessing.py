@@ -103,7 +103,8 @@ def load_image(image: Image.Image) -> Image.Image:
     try:
         image.seek(0)
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        # In place: without EXIF rotation there is then nothing to copy.
+        ImageOps.exif_transpose(image, in_place=True)
         return flatten(image)
     except Image.DecompressionBombError as exc:
         raise ImageError("too_many_pixels", f"image declares too many pixels: {exc}") from exc
@@ -225,19 +226,23 @@ def ink_box(mask: np.ndarray, trim: float = INK_TRIM) -> tuple[int, int, int, in
 
 def normalise(mask: np.ndarray, spec: InputSpec) -> np.ndarray:
     """Crop a glyph mask tightly and stretch it to ``spec``: float32 in [0, 1], HWC."""
-    inner = spec.size - 2 * spec.margin
-    canvas = np.zeros((spec.size, spec.size), dtype=np.float32)
+    inner, margin = spec.size - 2 * spec.margin, spec.margin
+    canvas = np.zeros((spec.size, spec.size, 1), dtype=np.float32)
     box = ink_box(mask)
     if box is not None:
         left, top, right, bottom = box
         glyph = Image.fromarray(mask[top:bottom, left:right].view(np.uint8) * np.uint8(255), "L")
         glyph = glyph.resize((inner, inner), Image.Resampling.BILINEAR)
-        canvas[spec.margin : spec.margin + inner, spec.margin : spec.margin + inner] = (
-            np.asarray(glyph, dtype=np.float32) / 255.0
+        # float32 division straight into the canvas: the same values as ``asarray / 255.0``.
+        np.divide(
+            np.asarray(glyph)[:, :, None],
+            np.float32(255.0),
+            out=canvas[margin : margin + inner, margin : margin + inner],
+            dtype=np.float32,
         )
     if spec.channels == 1:
-        return canvas[:, :, None]
-    return np.repeat(canvas[:, :, None], spec.channels, axis=2)
+        return canvas
+    return np.repeat(canvas, spec.channels, axis=2)
 
 
 def preprocess(image: Image.Image, spec: InputSpec) -> np.ndarray:
