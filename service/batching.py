@@ -8,8 +8,8 @@ the next batch by themselves; ``max_wait`` may additionally hold a batch open,
 but only while other requests are already being received, so one client alone
 never waits.
 
-A lone request skips the hand-off: when no other request is being prepared
-or waiting for its answer, the image runs right on the event loop
+A lone request skips the hand-off: when no other HTTP request is in flight
+and nothing is queued or running, the image runs right on the event loop
 (:meth:`_Arrival.classify`). Nobody else is there to be blocked,
 and the two thread switches (about 0.35 ms) were the largest single cost of a
 one-client request.
@@ -131,19 +131,20 @@ class MicroBatcher:
             self._busy = True
             return [self._queue.popleft() for _ in range(count)]
 
-    def claim_alone(self) -> bool:
+    def claim_alone(self, only_request: bool = True) -> bool:
         """Whether the caller, the only work in sight, may run its image itself.
 
-        The caller must be the only active request (none other being prepared
-        or waiting for its answer), the queue empty and the thread idle: with
-        company, the hand-off is what lets inference overlap the next
-        request's preparation on the other core. The caller's arrival then
-        ends, as with :meth:`submit`. Shutdown still refuses new work.
+        The caller must be the only request in the service (``only_request``,
+        from the HTTP in-flight count), the only active one here, the queue
+        empty and the thread idle: with company, the hand-off is what lets
+        inference overlap the next request's preparation on the other core.
+        The caller's arrival then ends, as with :meth:`submit`. Shutdown still
+        refuses new work.
         """
         with self._cond:
             if self._closed:
                 raise BatcherClosed("the service is shutting down")
-            if self.active != 1 or self._queue or self._busy:
+            if not only_request or self.active != 1 or self._queue or self._busy:
                 return False
             self.arriving -= 1
             self.inline_runs += 1
@@ -196,9 +197,9 @@ class _Arrival:
         self.batcher = batcher
         self.submitted = False
 
-    async def classify(self, image: np.ndarray) -> np.ndarray:
+    async def classify(self, image: np.ndarray, *, only_request: bool = True) -> np.ndarray:
         """The prepared image's probabilities row: run at once when alone, else batched."""
-        if self.batcher.claim_alone():
+        if self.batcher.claim_alone(only_request):
             self.submitted = True
             return self.batcher.classifier.classify(image[None])[0]
         future = self.batcher.submit(image, arrived=True)

@@ -56,7 +56,7 @@ class Metrics:
         )
         self.inference_seconds = Histogram(
             "lpr_model_inference_seconds",
-            "Time in ONNX Runtime per inference call (one per /predict; one per chunk of a batch).",
+            "Time in ONNX Runtime per inference call (one per dynamic batch of /predict; a few per batch).",
             buckets=INFERENCE_BUCKETS,
             registry=self.registry,
         )
@@ -73,6 +73,13 @@ class Metrics:
             registry=self.registry,
         )
         self.ready = Gauge("lpr_ready", "1 once the model is loaded and warmed up.", registry=self.registry)
+        self.in_flight = Gauge(
+            "lpr_http_requests_in_flight",
+            "HTTP requests received and not yet answered.",
+            registry=self.registry,
+        )
+        #: The same count as a plain int, read on the hot path (see ``service.batching``).
+        self.requests_in_flight = 0
 
     def observe_inference(self, seconds: float, batch_size: int) -> None:
         self.inference_seconds.observe(seconds)
@@ -110,9 +117,14 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        metrics = self.metrics
+        metrics.requests_in_flight += 1
+        metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_record)
         finally:
+            metrics.requests_in_flight -= 1
+            metrics.in_flight.dec()
             labels = (endpoint, scope["method"], str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)

@@ -91,7 +91,13 @@ def classify_files(
         if len(good) - sent == chunk and index < len(files) - 1:
             pending.append(classifier.submit(batch[sent : len(good)]))
             sent = len(good)
-    # The last chunk runs here: no thread hop, and it overlaps any chunk still in the pool.
+    # The tail, prepared after the last hand-off, is split in two: one half goes to the pool
+    # and the other runs here, so the wait after the last crop is prepared uses both cores.
+    rest = len(good) - sent
+    if rest > 1:
+        middle = sent + rest // 2
+        pending.append(classifier.submit(batch[sent:middle]))
+        sent = middle
     last = classifier.classify(batch[sent : len(good)]) if len(good) > sent else None
     chunks = [future.result() for future in pending] + ([last] if last is not None else [])
     if good:

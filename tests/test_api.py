@@ -220,8 +220,10 @@ def test_metrics_count_requests_images_and_inference(settings: Settings, samples
     )
     assert 'lpr_images_classified_total{label="ba"} 2.0' in text
     assert 'lpr_images_rejected_total{code="not_an_image"} 1.0' in text
-    assert "lpr_model_inference_seconds_count 2.0" in text
+    # Every image went through ONNX Runtime once: 1 single crop + 4 in the batch (in one or more calls).
+    assert "lpr_model_inference_batch_size_sum 5.0" in text
     assert "lpr_ready 1.0" in text
+    assert "lpr_http_requests_in_flight 1.0" in text, "the scrape itself is the one request in flight"
 
 
 def test_not_ready_until_the_model_is_loaded(samples: dict[str, bytes]) -> None:

@@ -94,7 +94,8 @@ def test_server_classifies_samples_over_http_and_stops_cleanly(
         )
         == 8.0
     )
-    assert "lpr_model_inference_seconds_count 5.0" in metrics
+    # 4 single crops and a batch of 4: every image through ONNX Runtime exactly once.
+    assert "lpr_model_inference_batch_size_sum 8.0" in metrics
 
     process.send_signal(signal.SIGTERM)
     # uvicorn drains and shuts down; SIGTERM is a normal stop, so the status is 0 (service/__main__.py).

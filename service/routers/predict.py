@@ -86,7 +86,9 @@ async def predict_body(runtime: Runtime, body: bytes, content_type: str | None) 
                 tensor = prepare(image, spec)
             else:
                 tensor = await run_in_threadpool(prepare, image, spec)
-            probabilities = await arrival.classify(tensor)
+            probabilities = await arrival.classify(
+                tensor, only_request=runtime.metrics.requests_in_flight <= 1
+            )
     except BatcherClosed as exc:
         raise APIError("shutting_down", "the service is shutting down; retry on another replica") from exc
     except APIError as exc:
