@@ -15,7 +15,7 @@ from service.errors import APIError
 from service.model import Classifier
 from service.pipeline import classify_files
 from training.labels import DEVANAGARI, LABELS
-from training.preprocessing import INK_TRIM, WORKING_SIDE
+from training.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -81,12 +81,15 @@ def test_metadata_describes_labels_input_and_training(metadata: dict) -> None:
     pre = metadata["preprocessing"]
     assert metadata["input"]["shape"] == [None, pre["size"], pre["size"], pre["channels"]]
     assert pre["working_side"] == WORKING_SIDE and pre["ink_trim"] == INK_TRIM
+    assert pre["border_band"] == BORDER_BAND, "the shipped model must have seen today's polarity rule"
     assert isinstance(metadata["seed"], int)
-    # The recipe default-oe: the `default` network trained with outlier exposure.
-    assert metadata["architecture"] == "default-oe"
-    assert metadata["training"]["recipe"]["arch"] == "default"
-    assert metadata["training"]["recipe"]["outlier_exposure"] > 0
-    assert metadata["version"] == metadata["training"]["recipe"]["version"]
+    # A recipe of ours: the `default` network trained with outlier exposure, as listed in RECIPES.
+    from training.models import RECIPES
+
+    recipe = RECIPES[metadata["architecture"]]
+    assert metadata["training"]["recipe"]["arch"] == recipe.arch == "default"
+    assert metadata["training"]["recipe"]["outlier_exposure"] == recipe.outlier_exposure > 0
+    assert metadata["version"] == metadata["training"]["recipe"]["version"] == recipe.version
     assert metadata["parity"]["argmax_mismatches"] == 0 and metadata["parity"]["max_abs_diff"] <= 1e-4
 
 

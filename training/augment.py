@@ -43,8 +43,40 @@ def _warp(mask: Image.Image, rng: np.random.Generator) -> Image.Image:
     return mask.transform(mask.size, Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.NEAREST)
 
 
-def ink_variant(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random, plausible re-binarisation of a glyph mask."""
+def _frame_bar(out: np.ndarray, rng: np.random.Generator) -> None:
+    """Paint one straight piece of a plate's frame along a random edge, in place.
+
+    Crops cut from a plate often keep a strip of its painted border: a line
+    along an edge, sometimes a pixel or two inside it, that the tight crop then
+    stretches together with the glyph. Validation errors are dominated by
+    such crops.
+    """
+    h, w = out.shape
+    edge = int(rng.integers(4))
+    length_side, depth_side = (w, h) if edge < 2 else (h, w)
+    thickness = int(rng.integers(1, max(2, depth_side // 16) + 1))
+    offset = int(rng.integers(0, max(1, depth_side // 20) + 1))
+    span = int(rng.uniform(0.6, 1.0) * length_side)
+    start = int(rng.integers(0, length_side - span + 1))
+    near = slice(offset, offset + thickness)
+    far = slice(depth_side - offset - thickness, depth_side - offset)
+    along = slice(start, start + span)
+    if edge == 0:
+        out[near, along] = True
+    elif edge == 1:
+        out[far, along] = True
+    elif edge == 2:
+        out[along, near] = True
+    else:
+        out[along, far] = True
+
+
+def ink_variant(mask: np.ndarray, rng: np.random.Generator, frame_bars: float = 0.0) -> np.ndarray:
+    """One random, plausible re-binarisation of a glyph mask.
+
+    With probability ``frame_bars`` it also keeps one or two strips of the
+    plate's frame (:func:`_frame_bar`).
+    """
     image = Image.fromarray(mask.astype(np.uint8) * 255, "L")
     scale = max(1, 64 // max(image.size))
     if scale > 1:
@@ -61,15 +93,23 @@ def ink_variant(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             y, x = rng.integers(0, out.shape[0] - 2), rng.integers(0, out.shape[1] - 2)
             size = int(rng.integers(1, 3))
             out[y : y + size, x : x + size] = True
+    if frame_bars and rng.random() < frame_bars:
+        for _ in range(rng.integers(1, 3)):
+            _frame_bar(out, rng)
     return out
 
 
 def augmented_inputs(
-    masks: Sequence[np.ndarray], labels: np.ndarray, spec: InputSpec, copies: int, seed: int
+    masks: Sequence[np.ndarray],
+    labels: np.ndarray,
+    spec: InputSpec,
+    copies: int,
+    seed: int,
+    frame_bars: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The originals plus ``copies`` seeded variants of each, as model inputs."""
     rng = np.random.default_rng(seed)
     inputs = [normalise(m, spec) for m in masks]
     for _ in range(copies):
-        inputs.extend(normalise(ink_variant(m, rng), spec) for m in masks)
+        inputs.extend(normalise(ink_variant(m, rng, frame_bars), spec) for m in masks)
     return np.stack(inputs), np.tile(labels, copies + 1)

@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model, evaluate it on test/, export it to ONNX")
     train.add_argument("--data", required=True, help="dataset root (train/+test/ layout or class folders)")
-    train.add_argument("--arch", choices=["default", "default-oe", "reference"], default="default")
+    train.add_argument(
+        "--arch", choices=["default", "default-oe", "small-oe", "reference"], default="default"
+    )
     train.add_argument("--out", help="run folder (default: runs/<arch>)")
     train.add_argument("--seed", type=int, default=1234)
     train.add_argument("--epochs", type=int, help="override the recipe's epoch count")

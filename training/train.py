@@ -87,7 +87,9 @@ def train(
     x_val, y_fit = val_split.load(recipe.input), fit_split.labels
     if recipe.ink_copies:
         masks = load_masks(fit_split.paths)
-        x_fit, y_fit = augmented_inputs(masks, y_fit, recipe.input, recipe.ink_copies, seed)
+        x_fit, y_fit = augmented_inputs(
+            masks, y_fit, recipe.input, recipe.ink_copies, seed, recipe.frame_bars
+        )
     else:
         x_fit = fit_split.load(recipe.input)
     outliers = None
