@@ -36,7 +36,7 @@ lint: $(VENV)/.dev-installed
 # Model level (ONNX Runtime vs Keras), then HTTP level (wrk against `python -m service`).
 bench: $(VENV)/.dev-installed wrk
 	$(BIN)/python -m bench.model_bench
-	$(BIN)/python -m bench.http_bench
+	$(BIN)/python -m bench.http_bench --repeat 3
 
 # wrk is a Debian package: installed here when missing and we may (root with apt-get).
 wrk:

@@ -17,7 +17,11 @@ and p99 <= 20 ms at one connection, >= 800 requests/s at 32; /predict/batch >=
 2,500 images/s; batching must raise requests/s at 8 and 32 connections and add
 at most 1 ms to p50 at one.
 
-    .venv/bin/python -m bench.http_bench [--seconds 10] [--skip-floor]
+    .venv/bin/python -m bench.http_bench [--seconds 10] [--repeat 3] [--skip-floor]
+
+The shared 2-core machine varies by 20-30 % from one minute to the next, so
+``make bench`` measures every configuration three times, interleaved, and
+reports each point's median run (every round's requests/s is kept in the JSON).
 """
 
 from __future__ import annotations
@@ -206,6 +210,30 @@ def floor_run(payloads: Payloads, seconds: float) -> dict:
         process.wait(timeout=30)
 
 
+def median_of(rounds: list[dict]) -> dict:
+    """Each point's run with the median requests/s over the rounds (the machine is shared and noisy).
+
+    Every round's requests/s stays in ``rounds_requests_per_s``; errors are summed over all rounds,
+    the exit status is the first that is not 0 (if any) and the RSS the highest seen.
+    """
+    merged = dict(rounds[-1])
+    for kind in ("predict", "batch_64"):
+        if kind not in merged:
+            continue
+        merged[kind] = {}
+        for point in rounds[-1][kind]:
+            runs = sorted((r[kind][point] for r in rounds), key=lambda run: run["requests_per_s"])
+            chosen = dict(runs[len(runs) // 2])
+            chosen["rounds_requests_per_s"] = [run["requests_per_s"] for run in runs]
+            chosen["errors"] = {k: sum(run["errors"][k] for run in runs) for k in chosen["errors"]}
+            merged[kind][point] = chosen
+    if "exit_status" in merged:
+        merged["exit_status"] = next((r["exit_status"] for r in rounds if r["exit_status"] != 0), 0)
+    if "rss_mib" in merged:
+        merged["rss_mib"] = {k: max(r["rss_mib"][k] for r in rounds) for k in ("before", "after")}
+    return merged
+
+
 def errors_in(result: dict) -> int:
     runs = list(result["predict"].values()) + list(result.get("batch_64", {}).values())
     return sum(sum(run["errors"].values()) for run in runs)
@@ -217,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=10, help="length of each wrk run")
     parser.add_argument("--skip-floor", action="store_true", help="do not measure the do-nothing endpoint")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure every configuration this many times, interleaved, and report each point's median run",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "http.json")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -226,10 +260,19 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         payloads = Payloads(Path(tmp), load_crops())
-        batching = service_run({}, payloads, args.seconds, "batching", batch=True)
-        unbatched = service_run({"LPR_BATCHING": "false"}, payloads, args.seconds, "unbatched", batch=False)
-        no_lane = service_run({"LPR_FAST_LANE": "false"}, payloads, args.seconds, "no-lane", batch=False)
-        floor = None if args.skip_floor else floor_run(payloads, args.seconds)
+        rounds: dict[str, list[dict]] = {"batching": [], "unbatched": [], "no_lane": [], "floor": []}
+        for _ in range(max(1, args.repeat)):
+            rounds["batching"].append(service_run({}, payloads, args.seconds, "batching", batch=True))
+            rounds["unbatched"].append(
+                service_run({"LPR_BATCHING": "false"}, payloads, args.seconds, "unbatched", batch=False)
+            )
+            rounds["no_lane"].append(
+                service_run({"LPR_FAST_LANE": "false"}, payloads, args.seconds, "no-lane", batch=False)
+            )
+            if not args.skip_floor:
+                rounds["floor"].append(floor_run(payloads, args.seconds))
+        batching, unbatched, no_lane = (median_of(rounds[k]) for k in ("batching", "unbatched", "no_lane"))
+        floor = median_of(rounds["floor"]) if rounds["floor"] else None
 
     predict, off = batching["predict"], unbatched["predict"]
     best_batch = max(run["images_per_s"] for run in batching["batch_64"].values())
@@ -261,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_start": [round(x, 2) for x in load_before],
         },
         "seconds_per_run": args.seconds,
+        "repeats": max(1, args.repeat),
         "batching": batching,
         "unbatched": unbatched,
         "fastapi_route": no_lane,
@@ -278,7 +322,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(results: dict) -> None:
     machine = results["machine"]
-    print(f"cpus: {machine['cpus']}   loadavg at start: {machine['loadavg_at_start'][0]}   wrk -t1")
+    print(
+        f"cpus: {machine['cpus']}   loadavg at start: {machine['loadavg_at_start'][0]}   wrk -t1   "
+        f"median of {results.get('repeats', 1)} interleaved round(s) per point"
+    )
     header = (
         f"{'run':<34}{'conns':>6}{'req/s':>9}{'img/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>7}"
     )

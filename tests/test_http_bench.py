@@ -38,3 +38,16 @@ def test_short_benchmark_run_measures_every_point_without_errors(tmp_path: Path)
     assert results["batching"]["env"] == {} and results["unbatched"]["env"] == {"LPR_BATCHING": "false"}
     assert results["fastapi_route"]["env"] == {"LPR_FAST_LANE": "false"}
     assert results["met"]["no_errors"] is True
+
+
+def test_repeated_rounds_report_each_points_median_run() -> None:
+    def round_(rps: float, errors: int, status: int) -> dict:
+        run = {"requests_per_s": rps, "p50_ms": 1000 / rps, "errors": {"status": errors, "read": 0}}
+        return {"predict": {"1": run}, "exit_status": status, "rss_mib": {"before": rps, "after": rps}}
+
+    merged = http_bench.median_of([round_(500, 0, 0), round_(900, 1, 0), round_(700, 0, -15)])
+    point = merged["predict"]["1"]
+    assert point["requests_per_s"] == 700 and point["p50_ms"] == 1000 / 700
+    assert point["rounds_requests_per_s"] == [500, 700, 900]
+    assert point["errors"] == {"status": 1, "read": 0}, "an error in any round must show"
+    assert merged["exit_status"] == -15, "an unclean exit in any round must show"
