@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import server as servers
@@ -261,16 +262,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         payloads = Payloads(Path(tmp), load_crops())
         rounds: dict[str, list[dict]] = {"batching": [], "unbatched": [], "no_lane": [], "floor": []}
-        for _ in range(max(1, args.repeat)):
-            rounds["batching"].append(service_run({}, payloads, args.seconds, "batching", batch=True))
-            rounds["unbatched"].append(
-                service_run({"LPR_BATCHING": "false"}, payloads, args.seconds, "unbatched", batch=False)
-            )
-            rounds["no_lane"].append(
-                service_run({"LPR_FAST_LANE": "false"}, payloads, args.seconds, "no-lane", batch=False)
-            )
-            if not args.skip_floor:
-                rounds["floor"].append(floor_run(payloads, args.seconds))
+        measure: dict[str, Callable[[], dict]] = {
+            "batching": lambda: service_run({}, payloads, args.seconds, "batching", batch=True),
+            "unbatched": lambda: service_run(
+                {"LPR_BATCHING": "false"}, payloads, args.seconds, "unbatched", batch=False
+            ),
+            "no_lane": lambda: service_run(
+                {"LPR_FAST_LANE": "false"}, payloads, args.seconds, "no-lane", batch=False
+            ),
+        }
+        if not args.skip_floor:
+            measure["floor"] = lambda: floor_run(payloads, args.seconds)
+        order = list(measure)
+        for index in range(max(1, args.repeat)):
+            # Each round starts with the next configuration, so none always runs first.
+            for name in order[index % len(order) :] + order[: index % len(order)]:
+                rounds[name].append(measure[name]())
         batching, unbatched, no_lane = (median_of(rounds[k]) for k in ("batching", "unbatched", "no_lane"))
         floor = median_of(rounds["floor"]) if rounds["floor"] else None
 
