@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -57,7 +57,14 @@ class MicroBatcher:
     the inference thread, so the two modes differ only in the gathering.
     """
 
-    def __init__(self, classifier: Classifier, *, max_batch: int, max_wait: float) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        *,
+        max_batch: int,
+        max_wait: float,
+        others_in_flight: Callable[[], bool] = lambda: False,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.classifier = classifier
@@ -66,6 +73,8 @@ class MicroBatcher:
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        #: Whether the service has other HTTP requests in flight (``MetricsMiddleware``'s count).
+        self._others_in_flight = others_in_flight
         #: True from the moment the thread takes jobs until their futures are handed back.
         self._busy = False
         #: Images run on the loop by a lone request (exported to ``/model`` and the tests).
@@ -131,20 +140,23 @@ class MicroBatcher:
             self._busy = True
             return [self._queue.popleft() for _ in range(count)]
 
-    def claim_alone(self, only_request: bool = True) -> bool:
+    def could_run_alone(self) -> bool:
+        """A lock-free first look: is the caller the only work in sight? (:meth:`claim_alone` decides.)"""
+        return self.active == 1 and not self._queue and not self._busy and not self._others_in_flight()
+
+    def claim_alone(self) -> bool:
         """Whether the caller, the only work in sight, may run its image itself.
 
-        The caller must be the only request in the service (``only_request``,
-        from the HTTP in-flight count), the only active one here, the queue
-        empty and the thread idle: with company, the hand-off is what lets
-        inference overlap the next request's preparation on the other core.
-        The caller's arrival then ends, as with :meth:`submit`. Shutdown still
-        refuses new work.
+        The caller must be the only HTTP request in the service, the only
+        active one here, the queue empty and the thread idle: with company,
+        the hand-off is what lets inference overlap the next request's
+        preparation on the other core. The caller's arrival then ends, as
+        with :meth:`submit`. Shutdown still refuses new work.
         """
         with self._cond:
             if self._closed:
                 raise BatcherClosed("the service is shutting down")
-            if not only_request or self.active != 1 or self._queue or self._busy:
+            if self.active != 1 or self._queue or self._busy or self._others_in_flight():
                 return False
             self.arriving -= 1
             self.inline_runs += 1
@@ -197,11 +209,16 @@ class _Arrival:
         self.batcher = batcher
         self.submitted = False
 
-    async def classify(self, image: np.ndarray, *, only_request: bool = True) -> np.ndarray:
+    async def classify(self, image: np.ndarray) -> np.ndarray:
         """The prepared image's probabilities row: run at once when alone, else batched."""
-        if self.batcher.claim_alone(only_request):
-            self.submitted = True
-            return self.batcher.classifier.classify(image[None])[0]
+        batcher = self.batcher
+        if batcher.could_run_alone():
+            # Requests already received only count once their task starts: let them run up
+            # to this point first, or under load every request would look alone.
+            await asyncio.sleep(0)
+            if batcher.claim_alone():
+                self.submitted = True
+                return batcher.classifier.classify(image[None])[0]
         future = self.batcher.submit(image, arrived=True)
         self.submitted = True
         return await future

@@ -60,10 +60,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     classifier = await run_in_threadpool(load_classifier, settings, app.state.metrics)
+    metrics: Metrics = app.state.metrics
     batcher = MicroBatcher(
         classifier,
         max_batch=settings.batch_max_size if settings.batching else 1,
         max_wait=settings.batch_max_wait_ms / 1000.0,
+        others_in_flight=lambda: metrics.requests_in_flight > 1,
     )
     app.state.classifier = classifier
     app.state.runtime = Runtime(classifier, batcher, settings, app.state.metrics)

@@ -153,6 +153,46 @@ def test_a_request_with_company_is_batched_not_run_alone(
     assert batcher.inline_runs == 0
 
 
+def test_requests_that_start_together_are_batched_not_run_alone(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    """Under load a request's task starts only when the loop gets to it; the first must not run alone."""
+    classifier, sizes = recorded
+    batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0)
+
+    async def one(image: np.ndarray) -> np.ndarray:
+        with batcher.arrival() as arrival:
+            return await arrival.classify(image)
+
+    async def together() -> list[np.ndarray]:
+        return await asyncio.gather(*(one(image) for image in images[:4]))
+
+    try:
+        sizes.clear()
+        rows = asyncio.run(together())
+    finally:
+        batcher.close()
+    assert batcher.inline_runs == 0 and sum(sizes) == 4 and max(sizes) > 1
+    np.testing.assert_allclose(np.stack(rows), classifier.classify(images[:4].copy()), atol=1e-6)
+
+
+def test_other_requests_in_flight_keep_a_request_from_running_alone(
+    recorded: tuple[Classifier, list[int]], images: np.ndarray
+) -> None:
+    classifier, _ = recorded
+    batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0, others_in_flight=lambda: True)
+
+    async def lone() -> np.ndarray:
+        with batcher.arrival() as arrival:
+            return await arrival.classify(images[0])
+
+    try:
+        asyncio.run(lone())
+    finally:
+        batcher.close()
+    assert batcher.inline_runs == 0
+
+
 def test_a_failed_inference_fails_only_its_batch(
     recorded: tuple[Classifier, list[int]], images: np.ndarray
 ) -> None:

@@ -86,9 +86,7 @@ async def predict_body(runtime: Runtime, body: bytes, content_type: str | None) 
                 tensor = prepare(image, spec)
             else:
                 tensor = await run_in_threadpool(prepare, image, spec)
-            probabilities = await arrival.classify(
-                tensor, only_request=runtime.metrics.requests_in_flight <= 1
-            )
+            probabilities = await arrival.classify(tensor)
     except BatcherClosed as exc:
         raise APIError("shutting_down", "the service is shutting down; retry on another replica") from exc
     except APIError as exc:
