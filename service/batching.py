@@ -78,7 +78,7 @@ class MicroBatcher:
         #: True from the moment the thread takes jobs until their futures are handed back.
         self._busy = False
         #: Images run on the loop by a lone request (exported to ``/model`` and the tests).
-        self.inline_runs = 0
+        self.alone_runs = 0
         #: Requests between "body received" and "image queued"; only their
         #: arrival is worth holding a batch open for.
         self.arriving = 0
@@ -159,7 +159,7 @@ class MicroBatcher:
             if self.active != 1 or self._queue or self._busy or self._others_in_flight():
                 return False
             self.arriving -= 1
-            self.inline_runs += 1
+            self.alone_runs += 1
             return True
 
     def _run(self) -> None:

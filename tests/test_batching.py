@@ -38,6 +38,12 @@ def images(recorded: tuple[Classifier, list[int]], test_crops: list[tuple[str, b
     return np.stack([preprocess_bytes(data, spec) for _, data in test_crops[:24]])
 
 
+async def _request(batcher: MicroBatcher, image: np.ndarray) -> np.ndarray:
+    """One request as the route makes it: announced, then classified."""
+    with batcher.arrival() as arrival:
+        return await arrival.classify(image)
+
+
 async def _classify_together(batcher: MicroBatcher, images: np.ndarray) -> list[np.ndarray]:
     """Announce every request first, as the service does while it reads their bodies, then submit."""
 
@@ -121,17 +127,13 @@ def test_a_lone_request_runs_at_once_without_the_hand_off(
     classifier, sizes = recorded
     batcher = MicroBatcher(classifier, max_batch=32, max_wait=1.0)
 
-    async def lone() -> np.ndarray:
-        with batcher.arrival() as arrival:
-            return await arrival.classify(images[3])
-
     try:
         sizes.clear()
-        row = asyncio.run(lone())
+        row = asyncio.run(_request(batcher, images[3]))
         assert batcher.arriving == batcher.active == 0, "the arrival must end exactly once"
     finally:
         batcher.close()
-    assert batcher.inline_runs == 1 and sizes == [1]
+    assert batcher.alone_runs == 1 and sizes == [1]
     np.testing.assert_allclose(row, classifier.classify(images[3:4].copy())[0], atol=1e-6)
 
 
@@ -150,7 +152,7 @@ def test_a_request_with_company_is_batched_not_run_alone(
         assert batcher.arriving == batcher.active == 0
     finally:
         batcher.close()
-    assert batcher.inline_runs == 0
+    assert batcher.alone_runs == 0
 
 
 def test_requests_that_start_together_are_batched_not_run_alone(
@@ -160,19 +162,15 @@ def test_requests_that_start_together_are_batched_not_run_alone(
     classifier, sizes = recorded
     batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0)
 
-    async def one(image: np.ndarray) -> np.ndarray:
-        with batcher.arrival() as arrival:
-            return await arrival.classify(image)
-
     async def together() -> list[np.ndarray]:
-        return await asyncio.gather(*(one(image) for image in images[:4]))
+        return await asyncio.gather(*(_request(batcher, image) for image in images[:4]))
 
     try:
         sizes.clear()
         rows = asyncio.run(together())
     finally:
         batcher.close()
-    assert batcher.inline_runs == 0 and sum(sizes) == 4 and max(sizes) > 1
+    assert batcher.alone_runs == 0 and sum(sizes) == 4 and max(sizes) > 1
     np.testing.assert_allclose(np.stack(rows), classifier.classify(images[:4].copy()), atol=1e-6)
 
 
@@ -182,15 +180,11 @@ def test_other_requests_in_flight_keep_a_request_from_running_alone(
     classifier, _ = recorded
     batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0, others_in_flight=lambda: True)
 
-    async def lone() -> np.ndarray:
-        with batcher.arrival() as arrival:
-            return await arrival.classify(images[0])
-
     try:
-        asyncio.run(lone())
+        asyncio.run(_request(batcher, images[0]))
     finally:
         batcher.close()
-    assert batcher.inline_runs == 0
+    assert batcher.alone_runs == 0
 
 
 def test_a_failed_inference_fails_only_its_batch(

@@ -45,7 +45,7 @@ async def model_info(runtime: RuntimeDep) -> ModelInfo:
         "enabled": batcher.max_batch > 1,
         "max_batch": batcher.max_batch,
         "max_wait_ms": batcher.max_wait * 1000.0,
-        "alone_runs": batcher.inline_runs,
+        "alone_runs": batcher.alone_runs,
     }
     return ModelInfo.model_validate(info)
 
