@@ -156,7 +156,7 @@ class MicroBatcher:
         with self._cond:
             if self._closed:
                 raise BatcherClosed("the service is shutting down")
-            if self.active != 1 or self._queue or self._busy or self._others_in_flight():
+            if not self.could_run_alone():  # the same look, now under the lock
                 return False
             self.arriving -= 1
             self.alone_runs += 1

@@ -202,6 +202,13 @@ def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
     assert same == RECIPES["default"]
 
 
+def test_the_cli_offers_every_recipe_and_only_those() -> None:
+    from training.cli import ARCHES
+    from training.models import RECIPES
+
+    assert sorted(ARCHES) == sorted(RECIPES)
+
+
 def test_outliers_are_appended_with_uniform_targets_the_loss_wants_matched() -> None:
     import keras
 

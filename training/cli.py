@@ -24,15 +24,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: The names of ``training.models.RECIPES``, listed here so ``--help`` need not import Keras
+#: (``tests/test_training.py`` keeps the two in step).
+ARCHES = ["default", "default-oe", "small-oe", "reference"]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpr-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model, evaluate it on test/, export it to ONNX")
     train.add_argument("--data", required=True, help="dataset root (train/+test/ layout or class folders)")
-    train.add_argument(
-        "--arch", choices=["default", "default-oe", "small-oe", "reference"], default="default"
-    )
+    train.add_argument("--arch", choices=ARCHES, default="default")
     train.add_argument("--out", help="run folder (default: runs/<arch>)")
     train.add_argument("--seed", type=int, default=1234)
     train.add_argument("--epochs", type=int, help="override the recipe's epoch count")

@@ -169,7 +169,7 @@ segmentation can fix those; the original paper reports 75 % of whole plates read
 Reproduce: `{r["command"]}` (writes `models/plates_eval.json` with every misread plate)."""
 
 
-def _outlier_note(shipped: dict) -> str:
+def _recipe_note(shipped: dict) -> str:
     """How the shipped recipe differs from ``default``, read off the recipe itself."""
     recipe = shipped["training"]["recipe"]
     base = RECIPES["default"]
@@ -294,7 +294,7 @@ Timings: ONNX Runtime {shipped["onnx"]["onnxruntime"]}, CPU, {cpu} of this machi
 
 The reference is the published design reproduced layer for layer (128x128x3, six conv blocks,
 SGD, 20 epochs, batch 32, 70/30 split, shear/zoom 0.2, rotation 10°); the write-up reports ~86 %
-validation accuracy. Both models see the same preprocessing.{_outlier_note(shipped)}
+validation accuracy. Both models see the same preprocessing.{_recipe_note(shipped)}
 
 {_serving_section(shipped)}
 
