@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         1, ge=0, description="ONNX Runtime threads across graph branches (0 lets ONNX Runtime choose)."
     )
     inference_chunk: int = Field(
-        16,
+        8,
         ge=0,
         description=(
             "Images per ONNX Runtime call within a batch request; while one chunk runs, the next is "

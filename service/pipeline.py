@@ -17,7 +17,15 @@ from PIL import Image
 
 from service.errors import APIError
 from service.model import Classifier
-from training.preprocessing import ImageError, InputSpec, load_image, open_image, preprocess
+from training.preprocessing import (
+    ImageError,
+    InputSpec,
+    inputs_into,
+    load_image,
+    open_image,
+    preprocess,
+    whiteness,
+)
 from training.temperature import apply_temperature, unknown
 
 logger = logging.getLogger("service.pipeline")
@@ -39,23 +47,33 @@ def open_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
         raise APIError("not_an_image", f"the upload could not be read as an image: {exc}") from exc
 
 
-def prepare(image: Image.Image, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
-    """An opened upload to one model input, written into ``out`` when given.
+def _fail(exc: Exception) -> APIError:
+    """Every failure past the header is the upload's fault (Pillow and NumPy raise many types on
+    hostile input), so each becomes a 4xx :class:`APIError`."""
+    if isinstance(exc, ImageError):
+        return APIError.from_image_error(exc)
+    logger.warning("preprocessing failed (%r)", exc, exc_info=True)
+    return APIError("corrupt", f"the image could not be processed: {exc}")
 
-    Every failure is the upload's fault (Pillow and NumPy raise many types on
-    hostile input), so each becomes a 4xx :class:`APIError`.
-    """
+
+def prepare(image: Image.Image, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
+    """An opened upload to one model input, written into ``out`` when given."""
     try:
         tensor = preprocess(load_image(image), spec)
-    except ImageError as exc:
-        raise APIError.from_image_error(exc) from exc
     except Exception as exc:
-        logger.warning("preprocessing failed (%r)", exc, exc_info=True)
-        raise APIError("corrupt", f"the image could not be processed: {exc}") from exc
+        raise _fail(exc) from exc
     if out is None:
         return tensor
     out[...] = tensor
     return out
+
+
+def decode_whiteness(image: Image.Image) -> np.ndarray:
+    """An opened upload decoded to its whiteness array, the part of preprocessing done per file."""
+    try:
+        return whiteness(load_image(image))
+    except Exception as exc:
+        raise _fail(exc) from exc
 
 
 def classify_files(
@@ -68,44 +86,66 @@ def classify_files(
 ) -> list[Outcome]:
     """One outcome per uploaded file, in order; a file that fails gets its own error.
 
-    Preprocessing (Python, holds the GIL) writes straight into one batch buffer.
-    With ``chunk`` > 0, every ``chunk`` good images go to ONNX Runtime (which
-    releases the GIL) on the inference pool while this thread preprocesses the
-    next ones, so a batch uses two cores instead of alternating on one. With
-    ``chunk`` 0 the whole batch is one call.
+    Each file is opened and decoded on its own, so a bad one fails alone; the
+    rest of preprocessing (Python, holds the GIL) then runs once per chunk of
+    good files, with NumPy calls shared by the chunk (a 50x50 crop pays for a
+    call's overhead, not its arithmetic), writing straight into one batch
+    buffer. With ``chunk`` > 0, every ``chunk`` good images go to ONNX Runtime
+    (which releases the GIL) on the inference pool while this thread prepares
+    the next ones, so a batch uses two cores instead of alternating on one.
+    With ``chunk`` 0 the whole batch is one call.
     """
     spec = classifier.metadata.spec
     chunk = chunk or len(files)
     outcomes: list[Outcome | None] = [None] * len(files)
     batch = classifier.empty_batch(len(files))
     good: list[int] = []
+    grays: list[np.ndarray] = []
     pending: list[Future[np.ndarray]] = []
     sent = 0  # rows of ``batch`` already handed to ONNX Runtime
     for index, data in enumerate(files):
         try:
-            image = open_upload(data, max_bytes=max_bytes, max_pixels=max_pixels)
-            prepare(image, spec, out=batch[len(good)])
+            grays.append(decode_whiteness(open_upload(data, max_bytes=max_bytes, max_pixels=max_pixels)))
             good.append(index)
         except APIError as exc:
             outcomes[index] = exc
-        if len(good) - sent == chunk and index < len(files) - 1:
+        if len(grays) == chunk and index < len(files) - 1:
+            _inputs(grays, spec, batch[sent:])
             pending.append(classifier.submit(batch[sent : len(good)]))
-            sent = len(good)
-    # The tail, prepared after the last hand-off, is split in two: one half goes to the pool
-    # and the other runs here, so the wait after the last crop is prepared uses both cores.
-    rest = len(good) - sent
-    if rest > 1:
-        middle = sent + rest // 2
-        pending.append(classifier.submit(batch[sent:middle]))
-        sent = middle
-    last = classifier.classify(batch[sent : len(good)]) if len(good) > sent else None
-    chunks = [future.result() for future in pending] + ([last] if last is not None else [])
+            sent, grays = len(good), []
+    _inputs(grays, spec, batch[sent:])
+    if len(good) > sent:
+        pending.append(classifier.submit(batch[sent : len(good)]))
+    # Work stealing: whatever the pool has not started yet runs here, last chunk first, so that
+    # once preparing is done both cores finish the inference together.
+    results: list[np.ndarray | None] = [None] * len(pending)
+    for k in range(len(pending) - 1, -1, -1):
+        if not pending[k].cancel():
+            break
+        start = k * chunk
+        results[k] = classifier.classify(batch[start : min(start + chunk, len(good))])
+    chunks = [r if r is not None else f.result() for r, f in zip(results, pending, strict=True)]
     if good:
         probabilities = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         for answer, index in zip(rank(classifier, probabilities), good, strict=True):
             outcomes[index] = answer
     assert all(outcome is not None for outcome in outcomes)
     return cast(list[Outcome], outcomes)
+
+
+def _inputs(grays: list[np.ndarray], spec: InputSpec, out: np.ndarray) -> None:
+    """A chunk of decoded files to model inputs in ``out``.
+
+    Only decoded uint8 arrays reach this step, and nothing in it depends on
+    what the client sent beyond their pixels; should it fail all the same, no
+    file is lost: each is retried alone, as :func:`prepare` would.
+    """
+    try:
+        inputs_into(grays, spec, out)
+    except Exception:
+        logger.exception("preparing a chunk of %d files failed; retrying them one by one", len(grays))
+        for row, gray in enumerate(grays):
+            inputs_into([gray], spec, out[row:])
 
 
 def rank(classifier: Classifier, probabilities: np.ndarray) -> list[dict[str, Any]]:
