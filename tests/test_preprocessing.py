@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from training.preprocessing import ImageError, InputSpec, decode, preprocess, preprocess_bytes
+from training.preprocessing import (
+    ImageError,
+    InputSpec,
+    decode,
+    ink_box,
+    preprocess,
+    preprocess_bytes,
+    preprocess_into,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLES = sorted((SHARED / "samples").glob("*.png"))
@@ -84,6 +92,42 @@ def test_a_thin_frame_round_the_crop_does_not_flip_the_polarity() -> None:
     assert similarity(plain, preprocess(Image.fromarray(255 - glyph), SPEC)) > 0.9
 
 
+def test_a_batch_is_prepared_bit_for_bit_as_its_crops_one_by_one() -> None:
+    """The service prepares a batch's crops together (one NumPy call for many); the inputs must not move.
+
+    Mixed sizes, modes and polarities in one batch, blanks among them, and a
+    buffer that held other values before.
+    """
+    crops = [Image.open(p) for p in sorted((SHARED / "data" / "lpr" / "test").glob("*/*.jpg"))[::40]]
+    colour = [Image.open(p).convert("RGB") for p in SAMPLES]
+    rng = np.random.default_rng(0)
+    odd = [
+        Image.new("L", (37, 80), 0),  # blank
+        Image.fromarray(255 - np.asarray(crops[0].convert("L"))),  # dark glyph on white
+        Image.new("L", (1, 1), 255),
+        Image.fromarray((rng.random((300, 120)) * 255).astype(np.uint8)),  # shrunk to the working side
+        Image.fromarray((rng.random((9, 64, 3)) * 255).astype(np.uint8)),
+    ]
+    images = crops[:3] + odd[:2] + colour + crops[3:] + odd[2:]
+    for spec in (SPEC, InputSpec(size=128, channels=3, margin=4)):
+        out = np.full((len(images) + 2, *spec.shape), -1.0, dtype=np.float32)
+        preprocess_into(images, spec, out)
+        for row, image in zip(out, images, strict=False):
+            assert np.array_equal(row, preprocess(image, spec))
+        assert (out[len(images) :] == -1.0).all(), "rows past the batch are left alone"
+
+
+def test_the_tight_crop_ignores_the_outer_percent_of_ink() -> None:
+    mask = np.zeros((100, 60), dtype=bool)
+    mask[20:80, 10:50] = True  # 2,400 ink pixels
+    assert ink_box(mask) == (10, 20, 50, 80)
+    mask[0, 0:20] = True  # a speck row of 20 pixels, under 1 % of the ink: ignored
+    assert ink_box(mask) == (10, 20, 50, 80)
+    mask[:, 59] = True  # a full-height line of 100 pixels, 4 % of the ink: kept
+    assert ink_box(mask)[2] == 60
+    assert ink_box(np.zeros((5, 5), dtype=bool)) is None
+
+
 def test_frame_strips_in_augmentation_hug_an_edge() -> None:
     from training.augment import ink_variant
 
@@ -96,6 +140,40 @@ def test_frame_strips_in_augmentation_hug_an_edge() -> None:
         outer[6:-6, 6:-6] = False
         assert outer.sum() >= 0.6 * 64 - 1, "every variant keeps at least one strip along an edge"
     assert all(not ink_variant(mask, rng)[:3].any() for _ in range(5)), "off by default"
+
+
+def test_rings_in_augmentation_frame_the_whole_glyph() -> None:
+    from training.augment import ink_variant
+
+    glyph = np.zeros((64, 48), dtype=bool)
+    glyph[16:48, 18:30] = True
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        variant = ink_variant(glyph, rng, rings=1.0)
+        assert variant.shape[0] > glyph.shape[0] and variant.shape[1] > glyph.shape[1], "room for the ring"
+        sides = [variant[0].any(), variant[-1].any(), variant[:, 0].any(), variant[:, -1].any()]
+        assert sum(sides) >= 3, "the frame runs along three or four sides"
+        h, w = variant.shape
+        assert variant[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].any(), "the glyph is still inside"
+
+
+def test_neighbour_slivers_in_augmentation_sit_beside_the_glyph() -> None:
+    """A variant with a neighbour keeps the glyph whole and adds a sliver of the other one past a gap."""
+    from training.augment import ink_variant
+
+    glyph = np.zeros((40, 30), dtype=bool)
+    glyph[5:35, 10:20] = True
+    other = np.ones((40, 30), dtype=bool)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        variant = ink_variant(glyph, rng, neighbours=1.0, pool=[other])
+        wider, taller = variant.shape[1] - glyph.shape[1], variant.shape[0] - glyph.shape[0]
+        assert (wider > 0) != (taller > 0), "the sliver joins one side"
+        assert variant.sum() > 0.8 * glyph.sum()
+    plain = ink_variant(glyph, np.random.default_rng(1))
+    assert plain.shape == glyph.shape, "off by default"
+    # Off, the random stream is what it always was: recipes without slivers replay unchanged.
+    assert np.array_equal(plain, ink_variant(glyph, np.random.default_rng(1), neighbours=0.0, pool=[other]))
 
 
 def _mode_variants(rgb: Image.Image) -> dict[str, Image.Image]:
