@@ -199,3 +199,31 @@ def test_the_shipped_plate_evaluation() -> None:
     assert report["whole_plate_accuracy"] >= report["crop_by_crop"]["whole_plate_accuracy"] - 0.02
     assert report["whole_plate_accuracy"] >= 0.8 and report["character_accuracy"] >= 0.97
     assert (ROOT / "models" / "figures" / "plates_examples.png").is_file()
+
+
+def test_plate_glyphs_for_training_carry_the_label_of_the_crop_painted_there() -> None:
+    """The recipe's plate glyphs (``training.plate_glyphs``): cut by the segmenter, labelled by the truth.
+
+    Composed from *training* crops under a seed of their own. The shipped model
+    reads them; a label shifted by one glyph, or rows paired wrongly, would
+    leave it agreeing with a tenth of them, not nine tenths.
+    """
+    from service.model import Classifier
+    from training.labels import LABELS
+    from training.plate_glyphs import SEED_OFFSET, plate_glyphs
+    from training.preprocessing import normalise_into
+
+    train = TEST_CROPS.parent / "train"
+    crops = {label: sorted((train / label).glob("*.jpg"))[:15] for label in LABELS}
+    masks, labels, used = plate_glyphs(crops, plates=12, seed=0)
+    assert SEED_OFFSET != DEFAULT_SEED, "never the evaluation's plates"
+    assert used >= 6 and len(masks) == len(labels) >= 4 * used
+    assert {LABELS[k] for k in labels} >= {"ba", "pa"}
+    classifier = Classifier(
+        ROOT / "models" / "lpr-default.int8.onnx", ROOT / "models" / "lpr-default.int8.json"
+    )
+    spec = classifier.metadata.spec
+    inputs = normalise_into(masks, spec, np.empty((len(masks), *spec.shape), np.float32))
+    agree = float((classifier.classify(inputs).argmax(axis=1) == labels).mean())
+    classifier.close()
+    assert agree > 0.9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -111,6 +112,22 @@ def test_reference_model_is_the_published_design() -> None:
     assert count_flops(default) * 10 <= count_flops(model)
 
 
+def test_compact_model_folds_every_pixel_and_halves_the_compute() -> None:
+    """``compact``'s stem is lossless space-to-depth (what TensorFlow calls it), at about half the FLOPs."""
+    import keras
+    import tensorflow as tf
+
+    from training.models import RECIPES, build, count_flops, space_to_depth
+
+    x = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
+    inputs = keras.Input((32, 32, 1))
+    folded = keras.Model(inputs, space_to_depth(inputs))(x)
+    assert np.array_equal(np.asarray(folded), tf.nn.space_to_depth(x, 2).numpy())
+    compact = build(dataclasses.replace(RECIPES["default-oe"], arch="compact"), steps_per_epoch=1)
+    assert compact.input_shape == (None, 32, 32, 1) and compact.output_shape == (None, 12)
+    assert count_flops(compact) < 0.6 * count_flops(build(RECIPES["default-oe"], steps_per_epoch=1))
+
+
 def test_smoke_run_writes_a_complete_run_folder(smoke_run: Path) -> None:
     for name in (
         "best.keras",
@@ -185,7 +202,6 @@ def test_ship_copies_model_and_metadata(smoke_run: Path, tmp_path: Path) -> None
 
 def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
     """``default`` (model 1.0.0) stays reproducible; ``default-oe`` adds outliers, frame strips, epochs."""
-    import dataclasses
 
     from training.models import RECIPES
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from training.preprocessing import InputSpec, binarise, normalise
 
@@ -71,11 +71,89 @@ def _frame_bar(out: np.ndarray, rng: np.random.Generator) -> None:
         out[along, far] = True
 
 
-def ink_variant(mask: np.ndarray, rng: np.random.Generator, frame_bars: float = 0.0) -> np.ndarray:
+def _neighbour(out: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``out`` with a sliver of a neighbouring character beside it.
+
+    A crop cut tightly from a plate with narrow spacing often keeps the edge of
+    the character next to it (or, on a two-row plate, of the row above or
+    below), which the tight crop then squeezes in with the glyph: a third of
+    the validation errors are such crops. The sliver is the facing side of
+    ``other`` (another training glyph, any class), scaled to the same height
+    or width, after a small gap.
+    """
+    h, w = out.shape
+    side = int(rng.choice(4, p=[0.4, 0.4, 0.1, 0.1]))  # left, right, top, bottom
+    across = h if side < 2 else w
+    image = Image.fromarray(other.astype(np.uint8) * 255, "L")
+    if side < 2:
+        scaled = image.resize(
+            (max(1, round(image.width * across / image.height)), across), Image.Resampling.NEAREST
+        )
+    else:
+        scaled = image.resize(
+            (across, max(1, round(image.height * across / image.width))), Image.Resampling.NEAREST
+        )
+    piece = np.asarray(scaled) > 127
+    depth = piece.shape[1] if side < 2 else piece.shape[0]
+    keep = max(1, round(rng.uniform(0.08, 0.35) * depth))
+    gap = int(rng.integers(0, max(1, round(0.06 * (w if side < 2 else h))) + 1))
+    if side == 0:  # the right edge of the left neighbour
+        return np.hstack([piece[:, depth - keep :], np.zeros((h, gap), bool), out])
+    if side == 1:
+        return np.hstack([out, np.zeros((h, gap), bool), piece[:, :keep]])
+    if side == 2:
+        return np.vstack([piece[depth - keep :], np.zeros((gap, w), bool), out])
+    return np.vstack([out, np.zeros((gap, w), bool), piece[:keep]])
+
+
+def _ring(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``out`` inside a painted ring, after a gap: a character framed all round.
+
+    Some crops keep the whole frame of their plate cell (``0/66`` among the
+    validation errors, ``०`` read as ``प``): the tight crop then fits the frame,
+    not the glyph, which ends up small in the middle. Corners are sometimes
+    rounded, and sometimes one side of the ring is missing.
+    """
+    h, w = out.shape
+    side = min(h, w)
+    gap = int(rng.integers(1, max(2, side // 8) + 1))
+    thick = int(rng.integers(max(1, side // 25), max(2, side // 8) + 1))
+    pad = gap + thick
+    canvas = Image.new("L", (w + 2 * pad, h + 2 * pad), 0)
+    radius = int(rng.uniform(0.0, 0.3) * side)
+    ImageDraw.Draw(canvas).rounded_rectangle(
+        [0, 0, canvas.width - 1, canvas.height - 1], radius=radius, outline=255, width=thick
+    )
+    ringed = np.asarray(canvas) > 127
+    if rng.random() < 0.3:
+        edge = int(rng.integers(4))
+        if edge == 0:
+            ringed[:pad] = False
+        elif edge == 1:
+            ringed[-pad:] = False
+        elif edge == 2:
+            ringed[:, :pad] = False
+        else:
+            ringed[:, -pad:] = False
+    ringed[pad : pad + h, pad : pad + w] |= out
+    return ringed
+
+
+def ink_variant(
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    frame_bars: float = 0.0,
+    neighbours: float = 0.0,
+    pool: Sequence[np.ndarray] = (),
+    rings: float = 0.0,
+) -> np.ndarray:
     """One random, plausible re-binarisation of a glyph mask.
 
     With probability ``frame_bars`` it also keeps one or two strips of the
-    plate's frame (:func:`_frame_bar`).
+    plate's frame (:func:`_frame_bar`); with probability ``rings``, a whole
+    frame round it (:func:`_ring`); with probability ``neighbours``, a sliver
+    of a glyph from ``pool`` beside it (:func:`_neighbour`). Each draws from
+    ``rng`` only when switched on, so older recipes replay unchanged.
     """
     image = Image.fromarray(mask.astype(np.uint8) * 255, "L")
     scale = max(1, 64 // max(image.size))
@@ -96,6 +174,10 @@ def ink_variant(mask: np.ndarray, rng: np.random.Generator, frame_bars: float = 
     if frame_bars and rng.random() < frame_bars:
         for _ in range(rng.integers(1, 3)):
             _frame_bar(out, rng)
+    if rings and rng.random() < rings:
+        out = _ring(out, rng)
+    if neighbours and pool and rng.random() < neighbours:
+        out = _neighbour(out, pool[int(rng.integers(len(pool)))], rng)
     return out
 
 
@@ -106,10 +188,14 @@ def augmented_inputs(
     copies: int,
     seed: int,
     frame_bars: float = 0.0,
+    neighbours: float = 0.0,
+    rings: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The originals plus ``copies`` seeded variants of each, as model inputs."""
     rng = np.random.default_rng(seed)
     inputs = [normalise(m, spec) for m in masks]
     for _ in range(copies):
-        inputs.extend(normalise(ink_variant(m, rng, frame_bars), spec) for m in masks)
+        inputs.extend(
+            normalise(ink_variant(m, rng, frame_bars, neighbours, masks, rings), spec) for m in masks
+        )
     return np.stack(inputs), np.tile(labels, copies + 1)

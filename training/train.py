@@ -22,6 +22,9 @@ from training.data import Dataset, Split, open_dataset, stratified_split
 from training.labels import LABELS, NUM_CLASSES
 from training.models import RECIPES, Recipe, augmenter, build, count_flops
 from training.outlier_exposure import describe, outlier_count, outlier_set, with_outliers
+from training.plate_glyphs import SEED_OFFSET as PLATE_SEED_OFFSET
+from training.plate_glyphs import plate_glyphs
+from training.preprocessing import normalise_into
 
 
 def seed_everything(seed: int) -> None:
@@ -88,10 +91,33 @@ def train(
     if recipe.ink_copies:
         masks = load_masks(fit_split.paths)
         x_fit, y_fit = augmented_inputs(
-            masks, y_fit, recipe.input, recipe.ink_copies, seed, recipe.frame_bars
+            masks,
+            y_fit,
+            recipe.input,
+            recipe.ink_copies,
+            seed,
+            recipe.frame_bars,
+            recipe.neighbours,
+            recipe.rings,
         )
     else:
         x_fit = fit_split.load(recipe.input)
+    plates = None
+    if recipe.plate_glyphs:
+        crops = {
+            label: [p for p, y in zip(fit_split.paths, fit_split.labels, strict=True) if y == k]
+            for k, label in enumerate(LABELS)
+        }
+        masks_p, y_p, used = plate_glyphs(crops, recipe.plate_glyphs, seed)
+        x_p = normalise_into(masks_p, recipe.input, np.empty((len(masks_p), *recipe.input.shape), np.float32))
+        x_fit, y_fit = np.concatenate([x_fit, x_p]), np.concatenate([y_fit, y_p])
+        plates = {
+            "plates": recipe.plate_glyphs,
+            "used": used,
+            "glyphs": len(masks_p),
+            "seed": seed + PLATE_SEED_OFFSET,
+        }
+        print(f"plate glyphs: {len(masks_p)} glyphs from {used} of {recipe.plate_glyphs} synthetic plates")
     outliers = None
     if recipe.outlier_exposure:
         n_out = outlier_count(recipe.outlier_exposure, len(x_fit))
@@ -142,6 +168,7 @@ def train(
             "limit_per_class": limit_per_class,
         },
         "outlier_exposure": outliers,
+        "plate_glyphs": plates,
         "epochs_run": len(val_loss),
         "best_epoch": best_epoch,
         "best_val_loss": float(val_loss[best_epoch - 1]),
