@@ -114,16 +114,24 @@ def classify_files(
             pending.append(classifier.submit(batch[sent : len(good)]))
             sent, grays = len(good), []
     _inputs(grays, spec, batch[sent:])
+    # The last chunk goes in two halves, so that the worker, idle by now if it kept up, takes one.
+    bounds = [(start, min(start + chunk, sent)) for start in range(0, sent, chunk)]
+    if len(good) - sent > 1:
+        middle = sent + (len(good) - sent) // 2
+        pending.append(classifier.submit(batch[sent:middle]))
+        bounds.append((sent, middle))
+        sent = middle
     if len(good) > sent:
         pending.append(classifier.submit(batch[sent : len(good)]))
-    # Work stealing: whatever the pool has not started yet runs here, last chunk first, so that
+        bounds.append((sent, len(good)))
+    # Work stealing: whatever the worker has not started yet runs here, last first, so that
     # once preparing is done both cores finish the inference together.
     results: list[np.ndarray | None] = [None] * len(pending)
     for k in range(len(pending) - 1, -1, -1):
         if not pending[k].cancel():
             break
-        start = k * chunk
-        results[k] = classifier.classify(batch[start : min(start + chunk, len(good))])
+        start, end = bounds[k]
+        results[k] = classifier.classify(batch[start:end])
     chunks = [r if r is not None else f.result() for r, f in zip(results, pending, strict=True)]
     if good:
         probabilities = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
