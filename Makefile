@@ -49,7 +49,7 @@ soak: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.soak
 
 train: $(VENV)/.dev-installed
-	$(BIN)/lpr-train train --data ../shared/data/lpr --arch default
+	$(BIN)/lpr-train train --data ../shared/data/lpr --arch compact-oe --out runs/compact-oe
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -2,14 +2,14 @@
 
 Typical use::
 
-    lpr-train train --data ../shared/data/lpr --arch default-oe --out runs/default-oe
+    lpr-train train --data ../shared/data/lpr --arch compact-oe --out runs/compact-oe
     lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
-    lpr-train ship --run runs/default-oe
+    lpr-train ship --run runs/compact-oe
     lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
     lpr-train quantize --models models
     lpr-train calibrate --models models
     lpr-train plates --data ../shared/data/lpr
-    lpr-train card --default runs/default-oe
+    lpr-train card --default runs/compact-oe
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The names of ``training.models.RECIPES``, listed here so ``--help`` need not import Keras
 #: (``tests/test_training.py`` keeps the two in step).
-ARCHES = ["default", "default-oe", "small-oe", "reference"]
+ARCHES = ["default", "default-oe", "small-oe", "compact-oe", "reference"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,8 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         "--split",
         choices=["test", "val"],
         default="test",
-        help="crops to compose from; 'val' (the model's validation crops) is for developing the segmenter "
-        "and writes nothing",
+        help="crops to compose from; 'val' (the model's validation crops, where the segmenter is developed "
+        "and recipes are compared) writes models/plates_eval_val.json instead",
+    )
+    plates.add_argument(
+        "--run", help="read with this run folder's exported model instead of the shipped one (writes nothing)"
     )
 
     show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.plates import run_plate_eval
 
         chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
-        report = run_plate_eval(args.data, args.models, split=args.split, **chosen)
+        report = run_plate_eval(args.data, args.models, split=args.split, run=args.run, **chosen)
         print(
             f"{report['plates']} plates ({report['characters']} characters, {args.split} crops, seed "
             f"{report['seed']}): whole-plate accuracy {report['whole_plate_accuracy']:.4f}, character "
