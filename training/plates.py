@@ -433,19 +433,31 @@ def run_plate_eval(
     count: int = DEFAULT_COUNT,
     seed: int = DEFAULT_SEED,
     split: str = "test",
+    run: str | Path | None = None,
 ) -> dict[str, Any]:
-    """``lpr-train plates``: generate, read, score; write ``plates_eval.json`` and the example figure."""
+    """``lpr-train plates``: generate, read, score; write ``plates_eval.json`` and the example figure.
+
+    With ``run`` (a run folder), that run's exported model is read instead of the
+    shipped one, and nothing is written: that is how recipes are compared on
+    plates made of their validation crops before one is shipped.
+    """
     data, models_dir = Path(data), Path(models_dir)
-    meta = json.loads((models_dir / "lpr-default.json").read_text())
-    # The file the service loads by default (the int8 variant once it has earned it).
-    variants = meta.get("quantization") or {}
-    served = variants.get(variants.get("served_by_default", ""), {}).get("file", meta["onnx"]["file"])
-    served_meta = json.loads((models_dir / served).with_suffix(".json").read_text())
+    if run is not None:
+        meta = served_meta = json.loads((Path(run) / "model.json").read_text())
+        model_path = Path(run) / meta["onnx"]["file"]
+    else:
+        meta = json.loads((models_dir / "lpr-default.json").read_text())
+        # The file the service loads by default (the int8 variant once it has earned it).
+        variants = meta.get("quantization") or {}
+        served = variants.get(variants.get("served_by_default", ""), {}).get("file", meta["onnx"]["file"])
+        served_meta = json.loads((models_dir / served).with_suffix(".json").read_text())
+        model_path = models_dir / served
     spec = InputSpec.from_dict(served_meta["preprocessing"])
     crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
     plates = list(generate_plates(crop_source, count=count, seed=seed))
-    summary, per_plate = evaluate_plates(plates, models_dir / served, spec)
-    summary["crop_by_crop"] = crop_by_crop(plates, crop_source, models_dir / served, spec)
+    summary, per_plate = evaluate_plates(plates, model_path, spec)
+    summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model_path, spec)
+    served = model_path.name
     report = {
         "model": f"{served_meta['name']} {served_meta['version']}",
         "model_file": served,
@@ -460,8 +472,14 @@ def run_plate_eval(
             if not p["correct"]
         ],
     }
-    # Other splits are for developing the segmenter: they must not overwrite the shipped result.
-    if split == "test":
+    # Runs not shipped are for development: they write nothing. The shipped model's plates of
+    # validation crops (where recipes and the segmenter are chosen) go beside the test result.
+    if run is None and split == "test":
         (models_dir / "plates_eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         plates_figure(plates, per_plate, models_dir / "figures" / "plates_examples.png")
+    elif run is None and split == "val":
+        report["command"] += " --split val"
+        (models_dir / "plates_eval_val.json").write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        )
     return report
