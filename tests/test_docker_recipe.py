@@ -219,7 +219,9 @@ def test_compose_train_profile_runs_the_training_cli_on_the_mounted_dataset() ->
     mounts = {v.split(":")[1]: v.split(":")[0] for v in train["volumes"]}
     assert mounts["/data"] == "../shared/data/lpr" and mounts["/runs"] == "./runs"
     args = _parser().parse_args(train["command"])
-    assert (args.command, args.data, args.arch, args.out) == ("train", "/data", "default", "/runs")
+    # It retrains the shipped model's recipe.
+    shipped = json.loads((ROOT / "models" / "lpr-default.json").read_text())["architecture"]
+    assert (args.command, args.data, args.arch, args.out) == ("train", "/data", shipped, "/runs")
 
 
 @pytest.mark.slow
