@@ -29,6 +29,17 @@ def load_masks(paths: Sequence[Path]) -> list[np.ndarray]:
     return masks
 
 
+def edge_band(edge: int, width: int) -> tuple[slice, slice]:
+    """The index of the band ``width`` pixels deep along one edge: 0 top, 1 bottom, 2 left, 3 right."""
+    whole = slice(None)
+    return [
+        (slice(None, width), whole),
+        (slice(-width, None), whole),
+        (whole, slice(None, width)),
+        (whole, slice(-width, None)),
+    ][edge]
+
+
 def _warp(mask: Image.Image, rng: np.random.Generator) -> Image.Image:
     angle = np.deg2rad(rng.uniform(-6.0, 6.0))
     shear = rng.uniform(-0.15, 0.15)
@@ -126,15 +137,7 @@ def _ring(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     )
     ringed = np.asarray(canvas) > 127
     if rng.random() < 0.3:
-        edge = int(rng.integers(4))
-        if edge == 0:
-            ringed[:pad] = False
-        elif edge == 1:
-            ringed[-pad:] = False
-        elif edge == 2:
-            ringed[:, :pad] = False
-        else:
-            ringed[:, -pad:] = False
+        ringed[edge_band(int(rng.integers(4)), pad)] = False
     ringed[pad : pad + h, pad : pad + w] |= out
     return ringed
 

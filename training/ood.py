@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from training.augment import edge_band
 from training.labels import DEVANAGARI
 from training.preprocessing import InputSpec, preprocess_bytes
 
@@ -235,15 +236,7 @@ def _speckle(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mask = mask ^ (rng.random(mask.shape) < rng.uniform(0.0, 0.03))
     if rng.random() < 0.2:
         width = int(rng.integers(1, 4))
-        edge = int(rng.integers(4))
-        if edge == 0:
-            mask[:width] = True
-        elif edge == 1:
-            mask[-width:] = True
-        elif edge == 2:
-            mask[:, :width] = True
-        else:
-            mask[:, -width:] = True
+        mask[edge_band(int(rng.integers(4)), width)] = True
     return mask
 
 
