@@ -182,38 +182,28 @@ segmentation can fix those; the original paper reports 75 % of whole plates read
 Reproduce: `{r["command"]}` (writes `models/plates_eval.json` with every misread plate)."""
 
 
+#: What each augmentation field of a recipe adds, for the model card (``{share}``: the field's value).
+_ADDITIONS = {
+    "outlier_exposure": "outlier exposure: {share:.0%} as many out-of-class crops as training inputs "
+    "(`training/ood.py`, training half of its symbols and fonts) with a uniform target over the twelve "
+    "classes, so such crops get low confidence (see *Out-of-class answers* below)",
+    "frame_bars": "strips of the plate's frame along an edge in {share:.0%} of the re-binarised variants "
+    "(`training/augment.py`), as tightly cut plate crops keep them",
+    "rings": "a whole frame round the glyph in {share:.0%} of the re-binarised variants, as crops cut "
+    "along a plate cell's painted border keep it",
+    "neighbours": "a sliver of another training glyph beside the glyph in {share:.0%} of the re-binarised "
+    "variants, as crops cut from tightly spaced plates (and glyphs the plate reader cuts out) keep the "
+    "edge of the character next to them",
+    "plate_glyphs": "the glyphs the plate segmenter cuts out of {share} synthetic plates composed from the "
+    "fit crops (`training/plate_glyphs.py`)",
+}
+
+
 def _recipe_note(shipped: dict) -> str:
     """How the shipped recipe differs from ``default``, read off the recipe itself."""
     recipe = shipped["training"]["recipe"]
     base = RECIPES["default"]
-    changes = []
-    if recipe.get("outlier_exposure"):
-        changes.append(
-            f"outlier exposure: {recipe['outlier_exposure']:.0%} as many out-of-class crops as training "
-            "inputs (`training/ood.py`, training half of its symbols and fonts) with a uniform target "
-            "over the twelve classes, so such crops get low confidence (see *Out-of-class answers* below)"
-        )
-    if recipe.get("frame_bars"):
-        changes.append(
-            f"strips of the plate's frame along an edge in {recipe['frame_bars']:.0%} of the re-binarised "
-            "variants (`training/augment.py`), as tightly cut plate crops keep them"
-        )
-    if recipe.get("rings"):
-        changes.append(
-            f"a whole frame round the glyph in {recipe['rings']:.0%} of the re-binarised variants, as crops "
-            "cut along a plate cell's painted border keep it"
-        )
-    if recipe.get("neighbours"):
-        changes.append(
-            f"a sliver of another training glyph beside the glyph in {recipe['neighbours']:.0%} of the "
-            "re-binarised variants, as crops cut from tightly spaced plates (and glyphs the plate reader "
-            "cuts out) keep the edge of the character next to them"
-        )
-    if recipe.get("plate_glyphs"):
-        changes.append(
-            f"the glyphs the plate segmenter cuts out of {recipe['plate_glyphs']} synthetic plates composed "
-            "from the fit crops (`training/plate_glyphs.py`)"
-        )
+    changes = [text.format(share=recipe[key]) for key, text in _ADDITIONS.items() if recipe.get(key)]
     if recipe.get("arch", base.arch) != base.arch:
         stages = " / ".join("-".join(str(f) for f in stage) for stage in recipe["stages"])
         changes.append(
