@@ -51,6 +51,13 @@ class Split:
         tally = Counter(int(i) for i in self.labels)
         return {label: tally.get(i, 0) for i, label in enumerate(LABELS)}
 
+    def by_class(self) -> dict[str, list[Path]]:
+        """The paths of each class, in split order: what the plate generator deals crops from."""
+        crops: dict[str, list[Path]] = {label: [] for label in LABELS}
+        for path, index in zip(self.paths, self.labels, strict=True):
+            crops[LABELS[int(index)]].append(Path(path))
+        return crops
+
     def subset(self, index: np.ndarray) -> Split:
         return Split(tuple(self.paths[i] for i in index), self.labels[index])
 

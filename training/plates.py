@@ -243,10 +243,7 @@ def validation_crops(data: str | Path, meta: dict[str, Any]) -> dict[str, list[P
     _, val = stratified_split(
         open_dataset(data).train, meta["training"]["recipe"]["val_fraction"], meta["seed"]
     )
-    crops: dict[str, list[Path]] = {label: [] for label in LABELS}
-    for path, index in zip(val.paths, val.labels, strict=True):
-        crops[LABELS[int(index)]].append(Path(path))
-    return crops
+    return val.by_class()
 
 
 def generate_plates(

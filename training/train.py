@@ -104,11 +104,7 @@ def train(
         x_fit = fit_split.load(recipe.input)
     plates = None
     if recipe.plate_glyphs:
-        crops = {
-            label: [p for p, y in zip(fit_split.paths, fit_split.labels, strict=True) if y == k]
-            for k, label in enumerate(LABELS)
-        }
-        masks_p, y_p, used = plate_glyphs(crops, recipe.plate_glyphs, seed)
+        masks_p, y_p, used = plate_glyphs(fit_split.by_class(), recipe.plate_glyphs, seed)
         x_p = normalise_into(masks_p, recipe.input, np.empty((len(masks_p), *recipe.input.shape), np.float32))
         x_fit, y_fit = np.concatenate([x_fit, x_p]), np.concatenate([y_fit, y_p])
         plates = {
