@@ -56,16 +56,12 @@ def _fail(exc: Exception) -> APIError:
     return APIError("corrupt", f"the image could not be processed: {exc}")
 
 
-def prepare(image: Image.Image, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
-    """An opened upload to one model input, written into ``out`` when given."""
+def prepare(image: Image.Image, spec: InputSpec) -> np.ndarray:
+    """An opened upload to one model input (a lone ``/predict`` crop)."""
     try:
-        tensor = preprocess(load_image(image), spec)
+        return preprocess(load_image(image), spec)
     except Exception as exc:
         raise _fail(exc) from exc
-    if out is None:
-        return tensor
-    out[...] = tensor
-    return out
 
 
 def decode_whiteness(image: Image.Image) -> np.ndarray:
