@@ -92,29 +92,24 @@ def _neighbour(out: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> 
     ``other`` (another training glyph, any class), scaled to the same height
     or width, after a small gap.
     """
-    h, w = out.shape
     side = int(rng.choice(4, p=[0.4, 0.4, 0.1, 0.1]))  # left, right, top, bottom
-    across = h if side < 2 else w
+    if side >= 2:  # above or below: the same as beside, with rows and columns swapped
+        return _beside(out.T, other.T, side == 3, rng).T
+    return _beside(out, other, side == 1, rng)
+
+
+def _beside(out: np.ndarray, other: np.ndarray, right: bool, rng: np.random.Generator) -> np.ndarray:
+    """``out`` with the facing edge of ``other`` (scaled to its height) to its left or right."""
+    h, w = out.shape
     image = Image.fromarray(other.astype(np.uint8) * 255, "L")
-    if side < 2:
-        scaled = image.resize(
-            (max(1, round(image.width * across / image.height)), across), Image.Resampling.NEAREST
-        )
-    else:
-        scaled = image.resize(
-            (across, max(1, round(image.height * across / image.width))), Image.Resampling.NEAREST
-        )
+    scaled = image.resize((max(1, round(image.width * h / image.height)), h), Image.Resampling.NEAREST)
     piece = np.asarray(scaled) > 127
-    depth = piece.shape[1] if side < 2 else piece.shape[0]
+    depth = piece.shape[1]
     keep = max(1, round(rng.uniform(0.08, 0.35) * depth))
-    gap = int(rng.integers(0, max(1, round(0.06 * (w if side < 2 else h))) + 1))
-    if side == 0:  # the right edge of the left neighbour
-        return np.hstack([piece[:, depth - keep :], np.zeros((h, gap), bool), out])
-    if side == 1:
-        return np.hstack([out, np.zeros((h, gap), bool), piece[:, :keep]])
-    if side == 2:
-        return np.vstack([piece[depth - keep :], np.zeros((gap, w), bool), out])
-    return np.vstack([out, np.zeros((gap, w), bool), piece[:keep]])
+    gap = np.zeros((h, int(rng.integers(0, max(1, round(0.06 * w)) + 1))), bool)
+    if right:
+        return np.hstack([out, gap, piece[:, :keep]])
+    return np.hstack([piece[:, depth - keep :], gap, out])  # the right edge of the left neighbour
 
 
 def _ring(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
