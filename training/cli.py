@@ -2,14 +2,14 @@
 
 Typical use::
 
-    lpr-train train --data ../shared/data/lpr --arch compact-oe --out runs/compact-oe
+    lpr-train train --data ../shared/data/lpr --arch compact-ink16 --out runs/compact-ink16
     lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
-    lpr-train ship --run runs/compact-oe
+    lpr-train ship --run runs/compact-ink16
     lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
     lpr-train quantize --models models
     lpr-train calibrate --models models
     lpr-train plates --data ../shared/data/lpr
-    lpr-train card --default runs/compact-oe
+    lpr-train card --default runs/compact-ink16
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The names of ``training.models.RECIPES``, listed here so ``--help`` need not import Keras
 #: (``tests/test_training.py`` keeps the two in step).
-ARCHES = ["default", "default-oe", "small-oe", "compact-oe", "reference"]
+ARCHES = ["default", "default-oe", "small-oe", "compact-oe", "compact-ink16", "reference"]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -107,6 +107,11 @@ RECIPES["compact-oe"] = replace(
     rings=0.15,
     version="1.3.0",
 )
+# Model 1.4.0: compact-oe with 16 re-binarised variants per training crop instead of 4.
+# Chosen on validation alone (4 -> 8 -> 16 variants): validation errors 6 -> 3 -> 3 of 242,
+# validation log-loss 0.142 -> 0.113 -> 0.115, and 1,000 plates composed from validation
+# crops (seed 7) read 85.2 % -> 83.4 % -> 88.6 % right. The same network, so the same speed.
+RECIPES["compact-ink16"] = replace(RECIPES["compact-oe"], ink_copies=16, version="1.4.0")
 
 
 def augmenter(recipe: Recipe, seed: int) -> keras.Sequential:
