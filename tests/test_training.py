@@ -218,6 +218,42 @@ def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
     assert same == RECIPES["default"]
 
 
+def test_the_shipped_recipe_is_compact_oe_with_more_ink_variants_only() -> None:
+    """1.3.0's recipe stays reproducible; 1.4.0 changes the variant count and nothing else."""
+    from training.models import RECIPES
+
+    newer, older = RECIPES["compact-ink16"], RECIPES["compact-oe"]
+    assert newer.ink_copies == 4 * older.ink_copies
+    assert dataclasses.replace(newer, ink_copies=older.ink_copies, version=older.version) == older
+
+
+def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:
+    """The gap between reading crops alone and reading plates is itemised, crop by crop."""
+    from training.model_card import _plate_only_note
+
+    plates = {
+        "crop_by_crop": {"crops_misread": ["0/86.jpg"]},
+        "errors": [
+            {  # 8/110 is read right alone, so its misreading here is the plate's doing; 0/86 is not
+                "truth": [["ba", "8", "pa"], ["0"]],
+                "read": [["ba", "6", "pa"], ["2"]],
+                "sources": [["ba/1.jpg", "8/110.jpg", "pa/2.jpg"], ["0/86.jpg"]],
+            },
+            {  # mis-segmented: the segmentation figure counts it, not this note
+                "truth": [["ba", "3", "pa", "1"]],
+                "read": [["ba", "pa", "1"]],
+                "sources": [["ba/1.jpg", "3/5.jpg", "pa/2.jpg", "1/3.jpg"]],
+            },
+        ],
+    }
+    note = _plate_only_note(plates)
+    assert "1 character is misread only on a plate" in note
+    assert "`8/110.jpg` 1x" in note
+    assert "0/86" not in note and "3/5" not in note
+    plates["errors"] = plates["errors"][1:]
+    assert _plate_only_note(plates) == ""
+
+
 def test_the_cli_offers_every_recipe_and_only_those() -> None:
     from training.cli import ARCHES
     from training.models import RECIPES
