@@ -17,7 +17,7 @@ FROM base AS train
 RUN pip install --no-cache-dir ".[train]"
 ENV HOME=/tmp
 ENTRYPOINT ["lpr-train"]
-CMD ["train", "--data", "/data", "--arch", "compact-oe", "--out", "/runs"]
+CMD ["train", "--data", "/data", "--arch", "compact-ink16", "--out", "/runs"]
 
 FROM base AS serve
 # Serving dependencies only: the project without extras.

@@ -49,7 +49,7 @@ soak: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.soak
 
 train: $(VENV)/.dev-installed
-	$(BIN)/lpr-train train --data ../shared/data/lpr --arch compact-oe --out runs/compact-oe
+	$(BIN)/lpr-train train --data ../shared/data/lpr --arch compact-ink16 --out runs/compact-ink16
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

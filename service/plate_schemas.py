@@ -60,7 +60,7 @@ _BA = {
     "unknown": False,
 }
 _EXAMPLE: dict[str, Any] = {
-    "model_version": "lpr-default-int8 1.3.0",
+    "model_version": "lpr-default-int8 1.4.0",
     "filename": "plate.png",
     "image": {"width": 519, "height": 344},
     "text": "बा९प ४६५९",
