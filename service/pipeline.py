@@ -97,8 +97,13 @@ def classify_files(
     batch = classifier.empty_batch(len(files))
     good: list[int] = []
     grays: list[np.ndarray] = []
-    pending: list[Future[np.ndarray]] = []
+    pending: list[tuple[np.ndarray, Future[np.ndarray]]] = []  # rows handed to the worker, and their result
     sent = 0  # rows of ``batch`` already handed to ONNX Runtime
+
+    def hand_off(start: int, end: int) -> None:
+        rows = batch[start:end]
+        pending.append((rows, classifier.submit(rows)))
+
     for index, data in enumerate(files):
         try:
             grays.append(decode_whiteness(open_upload(data, max_bytes=max_bytes, max_pixels=max_pixels)))
@@ -107,28 +112,25 @@ def classify_files(
             outcomes[index] = exc
         if len(grays) == chunk and index < len(files) - 1:
             _inputs(grays, spec, batch[sent:])
-            pending.append(classifier.submit(batch[sent : len(good)]))
+            hand_off(sent, len(good))
             sent, grays = len(good), []
     _inputs(grays, spec, batch[sent:])
     # The last chunk goes in two halves, so that the worker, idle by now if it kept up, takes one.
-    bounds = [(start, min(start + chunk, sent)) for start in range(0, sent, chunk)]
     if len(good) - sent > 1:
         middle = sent + (len(good) - sent) // 2
-        pending.append(classifier.submit(batch[sent:middle]))
-        bounds.append((sent, middle))
+        hand_off(sent, middle)
         sent = middle
     if len(good) > sent:
-        pending.append(classifier.submit(batch[sent : len(good)]))
-        bounds.append((sent, len(good)))
+        hand_off(sent, len(good))
     # Work stealing: whatever the worker has not started yet runs here, last first, so that
     # once preparing is done both cores finish the inference together.
     results: list[np.ndarray | None] = [None] * len(pending)
     for k in range(len(pending) - 1, -1, -1):
-        if not pending[k].cancel():
+        rows, future = pending[k]
+        if not future.cancel():
             break
-        start, end = bounds[k]
-        results[k] = classifier.classify(batch[start:end])
-    chunks = [r if r is not None else f.result() for r, f in zip(results, pending, strict=True)]
+        results[k] = classifier.classify(rows)
+    chunks = [r if r is not None else f.result() for r, (_, f) in zip(results, pending, strict=True)]
     if good:
         probabilities = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         for answer, index in zip(rank(classifier, probabilities), good, strict=True):
