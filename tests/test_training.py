@@ -237,11 +237,13 @@ def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:
             {  # 8/110 is read right alone, so its misreading here is the plate's doing; 0/86 is not
                 "truth": [["ba", "8", "pa"], ["0"]],
                 "read": [["ba", "6", "pa"], ["2"]],
+                "segmented_right": True,
                 "sources": [["ba/1.jpg", "8/110.jpg", "pa/2.jpg"], ["0/86.jpg"]],
             },
             {  # mis-segmented: the segmentation figure counts it, not this note
                 "truth": [["ba", "3", "pa", "1"]],
                 "read": [["ba", "pa", "1"]],
+                "segmented_right": False,
                 "sources": [["ba/1.jpg", "3/5.jpg", "pa/2.jpg", "1/3.jpg"]],
             },
         ],

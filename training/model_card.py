@@ -151,8 +151,8 @@ def _plate_only_note(r: dict) -> str:
     alone_wrong = set(r["crop_by_crop"]["crops_misread"])
     counts: Counter[str] = Counter()
     for plate in r["errors"]:
-        if [len(row) for row in plate["read"]] != [len(row) for row in plate["truth"]]:
-            continue  # mis-segmented: counted by the segmentation figure
+        if not plate["segmented_right"]:
+            continue  # counted by the segmentation figure
         for truth, read, sources in zip(plate["truth"], plate["read"], plate["sources"], strict=True):
             for want, got, source in zip(truth, read, sources, strict=True):
                 if want != got and source not in alone_wrong:

@@ -464,7 +464,7 @@ def run_plate_eval(
         "command": f"lpr-train plates --data {data} --models {models_dir} --count {count} --seed {seed}",
         **summary,
         "errors": [
-            {k: p[k] for k in ("index", "truth", "read", "sources", "params")}
+            {k: p[k] for k in ("index", "truth", "read", "segmented_right", "sources", "params")}
             for p in per_plate
             if not p["correct"]
         ],
