@@ -8,21 +8,25 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-# pyproject.toml names README.md as the readme, so the build needs it too.
+# pyproject.toml names README.md as the readme, so the build needs it too. lpr/ is the core
+# both targets share; each target adds only its own package.
 COPY pyproject.toml README.md ./
-COPY training/ training/
-COPY service/ service/
+COPY lpr/ lpr/
 
 FROM base AS train
+COPY training/ training/
 RUN pip install --no-cache-dir ".[train]"
 ENV HOME=/tmp
 ENTRYPOINT ["lpr-train"]
 CMD ["train", "--data", "/data", "--arch", "compact-ink16", "--out", "/runs"]
 
 FROM base AS serve
-# Serving dependencies only: the project without extras.
+# Serving dependencies only: the project without extras, and no training/ package.
+COPY service/ service/
 RUN pip install --no-cache-dir .
-COPY models/lpr-default.int8.onnx models/lpr-default.int8.json models/lpr-default.onnx models/lpr-default.json models/
+# The model repository's served model (int8) and its float32 twin (LPR_MODEL_NAME=lpr-default).
+COPY models/lpr-default-int8/ models/lpr-default-int8/
+COPY models/lpr-default/ models/lpr-default/
 RUN useradd --system --uid 10001 --no-create-home lpr
 USER lpr
 EXPOSE 8000

@@ -48,6 +48,13 @@ RESULTS = ROOT / "bench" / "results"
 BATCH = 64
 CONNECTIONS = (1, 8, 32)
 
+#: Issue 12: the service against the floor measured in the same run (service / floor).
+FLOOR_OBJECTIVES = {
+    "p50_ratio_1": ("/predict p50 at 1 connection, service / floor", "<=", 1.2),
+    "rps_ratio_32": ("/predict requests/s at 32 connections, service / floor", ">=", 0.9),
+    "batch_ratio": ("/predict/batch x64 images/s, service / floor", ">=", 0.9),
+}
+
 OBJECTIVES = {
     "predict_p50_ms_1": 2.0,
     "predict_p99_ms_1": 20.0,
@@ -301,6 +308,20 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "no_errors": errors_in(batching) + errors_in(unbatched) + errors_in(no_lane) == 0,
     }
+    if floor is not None:
+        floor_batch = max(run["images_per_s"] for run in floor["batch_64"].values())
+        ratios = {
+            "p50_ratio_1": round(predict["1"]["p50_ms"] / floor["predict"]["1"]["p50_ms"], 3),
+            "rps_ratio_32": round(
+                predict["32"]["requests_per_s"] / floor["predict"]["32"]["requests_per_s"], 3
+            ),
+            "batch_ratio": round(best_batch / floor_batch, 3),
+        }
+        figures["versus_floor"] = ratios
+        met["versus_floor"] = {
+            key: (ratios[key] <= bound if sign == "<=" else ratios[key] >= bound)
+            for key, (_, sign, bound) in FLOOR_OBJECTIVES.items()
+        }
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "model_version": batching["model_version"],
@@ -372,6 +393,9 @@ def print_table(results: dict) -> None:
     for key, (label, sign) in names.items():
         verdict = "met" if met[key] else "NOT met"
         print(f"{label:<44}{figures[key]:>10}   objective {sign} {objectives[key]:<8} {verdict}")
+    for key, (label, sign, bound) in FLOOR_OBJECTIVES.items() if "versus_floor" in figures else ():
+        verdict = "met" if met["versus_floor"][key] else "NOT met"
+        print(f"{label:<56}{figures['versus_floor'][key]:>8}   objective {sign} {bound:<6} {verdict}")
     raises = "met" if met["batching_raises_rps_8_and_32"] else "NOT met"
     print(f"{'batching raises req/s at 8 and 32 connections':<44}{'':>10}   {raises}")
     errors = "none" if met["no_errors"] else "SOME"

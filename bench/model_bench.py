@@ -3,18 +3,18 @@
 Side by side, in one process, on real test crops (``shared/data/lpr/test``)
 put through the shared preprocessing with each model's own input spec:
 
-* ONNX Runtime, the shipped model (``models/lpr-default.onnx``, 32x32x1), and
-  its int8 variant as an extra row;
-* ONNX Runtime, the reference model (``models/reference/lpr-reference.onnx``,
+* ONNX Runtime, the shipped model (the newest ``models/lpr-default/<version>/model.onnx``,
+  32x32x1), and its int8 variant of the same version as an extra row;
+* ONNX Runtime, the reference model (the newest ``models/lpr-reference/<version>/model.onnx``,
   128x128x3);
 * Keras ``model.predict`` and a direct eager call ``model(x, training=False)``
-  with ``models/reference/lpr-reference.keras``: the way the reference
-  write-up serves it.
+  with the reference's ``model.keras``: the way the reference write-up serves it.
 
-The ONNX Runtime rows run through :class:`service.model.Classifier`, so the
-session options (threads, no spinning, sequential execution) are exactly the
-service's, read from the same ``LPR_*`` settings: the figure is what the
-service gets. TensorFlow keeps its defaults (all cores). Each row is timed at
+The ONNX Runtime rows run through :class:`lpr.model.Model`, the class the
+service serves with, so the session options (threads, no spinning, sequential
+execution) are exactly the service's, with the thread counts read from the
+same ``LPR_*`` settings (:class:`service.config.Settings`): the figure is what
+the service gets. TensorFlow keeps its defaults (all cores). Each row is timed at
 batch 1 (cycling through the crops) and batch 64 (the service's largest batch)
 with :func:`training.timing.time_calls`.
 
@@ -42,24 +42,22 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from lpr.labels import LABELS
+from lpr.model import Model
+from lpr.preprocessing import InputSpec
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, REFERENCE_MODEL, ModelFiles, locate, versions
 from service.config import Settings
-from service.model import Classifier
 from training.data import Split, open_dataset
-from training.labels import LABELS
-from training.preprocessing import InputSpec
 from training.timing import Timing, time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models"
 DATA = ROOT.parent / "shared" / "data" / "lpr"
 RESULTS = ROOT / "bench" / "results"
 BATCH = 64  # the service's largest /predict/batch request
 TARGET_SPEEDUP = 30.0
-
-SHIPPED = (MODELS / "lpr-default.onnx", MODELS / "lpr-default.json")
-SHIPPED_INT8 = (MODELS / "lpr-default.int8.onnx", MODELS / "lpr-default.int8.json")
-REFERENCE = (MODELS / "reference" / "lpr-reference.onnx", MODELS / "reference" / "lpr-reference.json")
-REFERENCE_KERAS = MODELS / "reference" / "lpr-reference.keras"
+#: ``lpr-train quantize``'s int8 variant of the shipped model (``training.quantize.INT8_MODEL``,
+#: not imported: that module needs the ``onnx`` package of the train extra).
+INT8_MODEL = f"{DEFAULT_MODEL}-int8"
 
 #: The row every speed-up is measured against, and the row the headline compares with it.
 BASELINE = "keras-predict-reference"
@@ -102,24 +100,30 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def ort_engines(settings: Settings, include_int8: bool) -> tuple[list[Engine], dict[str, Any]]:
+def ort_engines(
+    settings: Settings, include_int8: bool, repository: Path = DEFAULT_REPOSITORY
+) -> tuple[list[Engine], dict[str, Any]]:
     """ONNX Runtime engines built exactly as the service builds its one session."""
-    models = [("ort-shipped", "ONNX Runtime, shipped (float32)", "shipped", SHIPPED)]
-    if include_int8 and SHIPPED_INT8[0].is_file():
-        models.append(("ort-shipped-int8", "ONNX Runtime, shipped (int8)", "shipped-int8", SHIPPED_INT8))
-    models.append(("ort-reference", "ONNX Runtime, reference", "reference", REFERENCE))
+    shipped = locate(repository, DEFAULT_MODEL)
+    models = [("ort-shipped", "ONNX Runtime, shipped (float32)", "shipped", shipped)]
+    if include_int8 and shipped.version in versions(repository, INT8_MODEL):
+        int8 = locate(repository, INT8_MODEL, shipped.version)
+        models.append(("ort-shipped-int8", "ONNX Runtime, shipped (int8)", "shipped-int8", int8))
+    models.append(
+        ("ort-reference", "ONNX Runtime, reference", "reference", locate(repository, REFERENCE_MODEL))
+    )
     engines: list[Engine] = []
-    classifier = None
-    for key, title, model, (onnx_path, meta_path) in models:
-        classifier = Classifier(
-            onnx_path,
-            meta_path,
+    loaded = None
+    for key, title, model, files in models:
+        loaded = Model(
+            files.onnx,
+            files.metadata,
             intra_op_threads=settings.intra_op_threads,
             inter_op_threads=settings.inter_op_threads,
         )
-        engines.append(Engine(key, title, model, classifier.metadata.spec, classifier.classify))
-    assert classifier is not None
-    return engines, session_settings(classifier.session)
+        engines.append(Engine(key, title, model, loaded.metadata.spec, loaded.run))
+    assert loaded is not None
+    return engines, session_settings(loaded.session)
 
 
 def session_settings(session: ort.InferenceSession) -> dict[str, Any]:
@@ -133,7 +137,7 @@ def session_settings(session: ort.InferenceSession) -> dict[str, Any]:
             return None
 
     return {
-        "session": "service.model.Classifier, as the service builds it",
+        "session": "lpr.model.Model, as the service builds it",
         "threads_from": "LPR_INTRA_OP_THREADS, LPR_INTER_OP_THREADS (service Settings; 0 = ORT chooses)",
         "intra_op_threads": options.intra_op_num_threads,
         "inter_op_threads": options.inter_op_num_threads,
@@ -149,15 +153,16 @@ def tensorflow_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "keras"))
 
 
-def keras_engines() -> tuple[list[Engine], dict[str, Any]]:
+def keras_engines(repository: Path = DEFAULT_REPOSITORY) -> tuple[list[Engine], dict[str, Any]]:
     """Keras engines for the reference model; TensorFlow is imported here only, at its defaults."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quieter logs; no effect on speed
     started = time.perf_counter()
     import keras
     import tensorflow as tf
 
-    model = keras.models.load_model(REFERENCE_KERAS, compile=False)
-    spec = spec_of(REFERENCE[1])
+    reference: ModelFiles = locate(repository, REFERENCE_MODEL)
+    model = keras.models.load_model(reference.keras, compile=False)
+    spec = spec_of(reference.metadata)
 
     def predict(x: np.ndarray) -> np.ndarray:
         # batch_size=len(x): one predict step per call, as a server would do it
@@ -273,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         help="smoke run (tests): 16 crops, batches 1 and 8, 0.2 s per row, 1 warm-up, 2 calls minimum",
     )
     parser.add_argument("--data", type=Path, default=DATA, help="dataset root with a test/ split")
+    parser.add_argument(
+        "--models", type=Path, default=DEFAULT_REPOSITORY, help="model repository (default: models/)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "model.json")
     args = parser.parse_args(argv)
     if args.quick:
@@ -280,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = (1, args.batch)
 
     settings = Settings()
-    engines, ort_threads = ort_engines(settings, include_int8=not args.no_int8)
+    engines, ort_threads = ort_engines(settings, include_int8=not args.no_int8, repository=args.models)
     versions: dict[str, str | None] = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -295,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not tensorflow_available():
         keras_skipped = "TensorFlow is not installed (it is in the 'train' extra: pip install -e '.[train]')"
     else:
-        keras_rows, info = keras_engines()
+        keras_rows, info = keras_engines(args.models)
         engines += keras_rows
         versions.update(info["versions"])
         tf_threads = info["threads"]

@@ -87,9 +87,10 @@ def load_crops(max_upload_bytes: int) -> tuple[list[Crop], list[str]]:
     Returns the crops and the names left out: a crop the model misclassifies
     would make a "wrong answer" mean nothing about the server.
     """
+    from lpr.model import Model
     from service.config import Settings
-    from service.model import Classifier
-    from service.pipeline import classify_files
+    from service.engine import InferenceEngine
+    from service.metrics import Metrics
 
     candidates = [
         (f"{p.parent.name}/{p.name}", p.read_bytes(), p.parent.name) for p in TEST_CROPS.glob("*/*.jpg")
@@ -98,17 +99,12 @@ def load_crops(max_upload_bytes: int) -> tuple[list[Crop], list[str]]:
     candidates.sort()
     if not candidates:
         raise SystemExit(f"no crops under {TEST_CROPS}")
-    settings = Settings()
-    classifier = Classifier(settings.resolved_model_path, settings.resolved_metadata_path)
+    settings = Settings(max_upload_bytes=max_upload_bytes)
+    engine = InferenceEngine(Model(*settings.model_files()), settings, Metrics())
     try:
-        outcomes = classify_files(
-            classifier,
-            [data for _, data, _ in candidates],
-            max_bytes=max_upload_bytes,
-            max_pixels=settings.max_pixels,
-        )
+        outcomes = engine.classify_files([data for _, data, _ in candidates])
     finally:
-        classifier.close()
+        engine.close()
     crops, left_out = [], []
     for (name, data, label), outcome in zip(candidates, outcomes, strict=True):
         if isinstance(outcome, dict) and outcome["label"] == label:

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.model import Classifier
-
 logger = logging.getLogger("service.batching")
 
 
@@ -59,7 +57,8 @@ class MicroBatcher:
 
     def __init__(
         self,
-        classifier: Classifier,
+        run: Callable[[np.ndarray], np.ndarray],
+        buffer: np.ndarray,
         *,
         max_batch: int,
         max_wait: float,
@@ -67,13 +66,17 @@ class MicroBatcher:
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.classifier = classifier
+        if len(buffer) < max_batch:
+            raise ValueError("the buffer must hold max_batch images")
+        #: Runs a preprocessed batch (the engine's timed inference); the only way to the model.
+        self.run = run
         self.max_batch = max_batch
         self.max_wait = max(0.0, max_wait)
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        #: Whether the service has other HTTP requests in flight (``MetricsMiddleware``'s count).
+        #: Whether the service has other HTTP requests in flight; the engine passes the request
+        #: middleware's count (:attr:`service.metrics.Metrics.requests_in_flight`).
         self._others_in_flight = others_in_flight
         #: True from the moment the thread takes jobs until their futures are handed back.
         self._busy = False
@@ -84,7 +87,7 @@ class MicroBatcher:
         self.arriving = 0
         #: Requests from "body received" until their probabilities are back, waiting ones included.
         self.active = 0
-        self._buffer = classifier.empty_batch(max_batch)
+        self._buffer = buffer
         self._thread = threading.Thread(target=self._run, name="lpr-batcher", daemon=True)
         self._thread.start()
 
@@ -168,7 +171,7 @@ class MicroBatcher:
                 batch = self._buffer[: len(jobs)]
                 for row, job in enumerate(jobs):
                     batch[row] = job.image
-                probabilities = self.classifier.classify(batch)  # a fresh array per run
+                probabilities = self.run(batch)  # a fresh array per run
             except Exception as exc:  # resolve every waiter; the thread must outlive one bad run
                 logger.exception("batched inference failed for %d images", len(jobs))
                 self._finish(jobs, None, exc)
@@ -218,7 +221,7 @@ class _Arrival:
             await asyncio.sleep(0)
             if batcher.claim_alone():
                 self.submitted = True
-                return batcher.classifier.classify(image[None])[0]
+                return batcher.run(image[None])[0]
         future = self.batcher.submit(image, arrived=True)
         self.submitted = True
         return await future

@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lpr.model import ModelLoadError
+from lpr.repository import SERVED_MODEL, locate
+
 #: The checkout (or, once installed, the folder holding the ``service`` package).
 #: Relative paths fall back to it so ``pytest`` and ``make serve`` work from anywhere.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -24,13 +27,22 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LPR_", extra="ignore", protected_namespaces=())
 
-    model_path: Path = Field(
-        # The file models/lpr-default.json's "quantization.served_by_default" names (a test checks it).
-        Path("models/lpr-default.int8.onnx"),
-        description="ONNX model; relative paths are tried against the working directory, then the checkout.",
+    model_repository: Path = Field(
+        Path("models"),
+        description=(
+            "Model repository, laid out <name>/<version>/model.onnx + model.json; relative paths are "
+            "tried against the working directory, then the checkout."
+        ),
+    )
+    model_name: str = Field(SERVED_MODEL, description="Model to serve from the repository.")
+    model_version: str | None = Field(
+        None, description="Version of the model to serve; unset = the newest in the repository."
+    )
+    model_path: Path | None = Field(
+        None, description="An ONNX file to serve instead of the repository's (its metadata beside it)."
     )
     metadata_path: Path | None = Field(
-        None, description="Model metadata JSON; defaults to the model path with a .json suffix."
+        None, description="Metadata JSON for LPR_MODEL_PATH; defaults to the model path with a .json suffix."
     )
     max_batch_files: int = Field(64, ge=1, description="Most files accepted by one /predict/batch request.")
     max_upload_bytes: int = Field(5 * MIB, ge=1, description="Largest single image accepted, in bytes.")
@@ -113,15 +125,19 @@ class Settings(BaseSettings):
         from_package = PACKAGE_ROOT / path
         return from_package.resolve() if from_package.exists() else from_cwd.resolve()
 
-    @property
-    def resolved_model_path(self) -> Path:
-        return self.resolve(self.model_path)
-
-    @property
-    def resolved_metadata_path(self) -> Path:
-        if self.metadata_path is not None:
-            return self.resolve(self.metadata_path)
-        return self.resolved_model_path.with_suffix(".json")
+    def model_files(self) -> tuple[Path, Path]:
+        """The ONNX file and metadata to serve: ``LPR_MODEL_PATH`` if set, else from the repository."""
+        if self.model_path is not None:
+            model = self.resolve(self.model_path)
+            metadata = self.resolve(self.metadata_path) if self.metadata_path else model.with_suffix(".json")
+            return model, metadata
+        try:
+            files = locate(self.resolve(self.model_repository), self.model_name, self.model_version)
+        except FileNotFoundError as exc:
+            raise ModelLoadError(
+                f"{exc}; set LPR_MODEL_REPOSITORY, LPR_MODEL_NAME or LPR_MODEL_PATH"
+            ) from exc
+        return files.onnx, files.metadata
 
     @property
     def max_batch_body_bytes(self) -> int:

@@ -16,12 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from training.preprocessing import ImageError
+from lpr.preprocessing import ImageError
 
 logger = logging.getLogger("service")
 
 #: HTTP status of every error code the service emits. The image codes are
-#: :class:`training.preprocessing.ImageError`'s; the batch endpoint reports the
+#: :class:`lpr.preprocessing.ImageError`'s; the batch endpoint reports the
 #: same codes per file inside a 200 answer.
 STATUS_BY_CODE: dict[str, int] = {
     # the upload itself

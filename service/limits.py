@@ -17,14 +17,34 @@ refused at once, with the connection closed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.config import Settings
 from service.errors import error_response
+from service.multipart import UPLOAD_EXTENSION
 
 #: How far past its limit a refused body is still read (and discarded) so the client gets the 413.
 DRAIN_ALLOWANCE = 16 * 1024 * 1024
+
+
+def upload_limits(routes: Iterable[BaseRoute], settings: Settings) -> dict[str, int]:
+    """The body limit of every upload route, from how it declares its body (``form_body``).
+
+    One file: one file at the upload limit plus multipart framing; many: every
+    allowed file at its largest.
+    """
+    limits = {}
+    for route in routes:
+        kind = (route.openapi_extra or {}).get(UPLOAD_EXTENSION) if isinstance(route, APIRoute) else None
+        if kind is not None:
+            limits[route.path] = (
+                settings.max_batch_body_bytes if kind == "many" else settings.max_single_body_bytes
+            )
+    return limits
 
 
 class _BodyTooLarge(Exception):

@@ -1,4 +1,20 @@
-"""The FastAPI application: wiring only; behaviour lives in the modules it wires."""
+"""The FastAPI application: the routers, one middleware stack, and the engine's lifespan.
+
+How a request travels, outermost first:
+
+1. :class:`~service.metrics.MetricsMiddleware`: counts, times and tracks in flight every request;
+2. :class:`~service.limits.BodySizeLimitMiddleware`: per-route body limits, derived from how each
+   upload route declares its body;
+3. :class:`~service.fastlane.FastLane` (``LPR_FAST_LANE``): serves ``POST /predict`` without
+   FastAPI's per-request machinery, through the same function as the route;
+4. FastAPI: routing, the routers' dependencies (:mod:`service.dependencies`), the routes.
+
+Cross-cutting concerns belong in that stack (a pure ASGI middleware added in
+:func:`create_app`), never in a route's dependencies, so they apply to every
+route, the fast lane's included. Adding an endpoint means one router file and
+one entry in :data:`ROUTERS`: its metrics label and its body limit follow
+from the route itself.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +22,18 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import service
-from service.batching import MicroBatcher
 from service.config import Settings
-from service.dependencies import Runtime
+from service.engine import InferenceEngine
 from service.errors import install_error_handlers
-from service.fastlane import FastLane
-from service.limits import BodySizeLimitMiddleware
+from service.fastlane import FastLane, check_lane
+from service.limits import BodySizeLimitMiddleware, upload_limits
 from service.metrics import Metrics, MetricsMiddleware
-from service.model import Classifier
 from service.routers import ops, page, plate, predict
 
 logger = logging.getLogger("service")
@@ -26,29 +41,15 @@ logger = logging.getLogger("service")
 # client already gets a 400, so that is not the operator's problem.
 logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
+#: Every router of the API, in the order ``/docs`` lists them.
+ROUTERS = (predict.router, plate.router, ops.router, page.router)
+
 DESCRIPTION = """
-Reads one character of a Nepali (Bagmati) motorbike licence plate: the digits
-०–९, बा and प. Upload a cropped character as multipart/form-data; every error is
-JSON of the form `{"error": {"code": "...", "message": "..."}}`.
+Reads the characters of Nepali (Bagmati) motorbike licence plates: the digits
+०–९, बा and प. Upload a cropped character (or a whole cropped plate to
+`/read-plate`) as multipart/form-data; every error is JSON of the form
+`{"error": {"code": "...", "message": "..."}}`.
 """
-
-
-def load_classifier(settings: Settings, metrics: Metrics) -> Classifier:
-    """Load and warm up the model; blocking, so the lifespan runs it in a thread."""
-    classifier = Classifier(
-        settings.resolved_model_path,
-        settings.resolved_metadata_path,
-        intra_op_threads=settings.intra_op_threads,
-        inter_op_threads=settings.inter_op_threads,
-        on_inference=metrics.observe_inference,
-    )
-    # A single image, a full dynamic batch and the largest upload batch, so no first request pays.
-    classifier.warm_up(batch_sizes=(1, settings.batch_max_size, settings.max_batch_files))
-    meta = classifier.metadata
-    metrics.model_info.labels(meta.name, meta.version, classifier.sha256).set(1)
-    metrics.ready.set(1)
-    logger.info("serving %s from %s", meta.model_version, classifier.model_path)
-    return classifier
 
 
 @asynccontextmanager
@@ -59,16 +60,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     than a server that is up but answers every prediction with 503.
     """
     settings: Settings = app.state.settings
-    classifier = await run_in_threadpool(load_classifier, settings, app.state.metrics)
     metrics: Metrics = app.state.metrics
-    batcher = MicroBatcher(
-        classifier,
-        max_batch=settings.batch_max_size if settings.batching else 1,
-        max_wait=settings.batch_max_wait_ms / 1000.0,
-        others_in_flight=lambda: metrics.requests_in_flight > 1,
+    # The batcher lets a request run alone only when no other HTTP request is in flight: the
+    # count the metrics middleware keeps for every request.
+    load = partial(
+        InferenceEngine.load, settings, metrics, others_in_flight=lambda: metrics.requests_in_flight > 1
     )
-    app.state.classifier = classifier
-    app.state.runtime = Runtime(classifier, batcher, settings, app.state.metrics)
+    engine = await run_in_threadpool(load)
+    app.state.engine = engine
     # Everything alive now (modules, the model, the app) lives as long as the process: moved out
     # of the collector's reach, a full collection under load no longer walks all of it.
     gc.collect()
@@ -77,11 +76,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         # uvicorn has already let the requests in flight finish; what is queued still runs.
-        app.state.metrics.ready.set(0)
-        app.state.runtime = None
-        batcher.close()
-        classifier.close()
-        app.state.classifier = None
+        metrics.ready.set(0)
+        app.state.engine = None
+        engine.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -95,30 +92,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
-    app.state.classifier = None
-    app.state.runtime = None
+    app.state.engine = None
     install_error_handlers(app)
-    app.include_router(predict.router)
-    app.include_router(ops.router)
-    app.include_router(page.router)
-    app.include_router(plate.router)
-    # Added innermost first: the metrics middleware must see the limiter's 413s, and the
-    # fast lane's requests must pass both.
+    for router in ROUTERS:
+        app.include_router(router)
+    routes = [route for router in ROUTERS for route in router.routes]
+    # add_middleware wraps what is already there: innermost first.
     if settings.fast_lane:
+        check_lane(routes)
         app.add_middleware(FastLane, state=app.state)
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        limits={
-            "/predict": settings.max_single_body_bytes,
-            "/predict/batch": settings.max_batch_body_bytes,
-            "/read-plate": settings.max_single_body_bytes,
-        },
-    )
-    endpoints = {app.openapi_url, app.docs_url, app.redoc_url} | {
-        route.path
-        for router in (predict.router, ops.router, page.router, plate.router)
-        for route in router.routes
-    }
+    app.add_middleware(BodySizeLimitMiddleware, limits=upload_limits(routes, settings))
+    endpoints = {app.openapi_url, app.docs_url, app.redoc_url} | {route.path for route in routes}
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=endpoints)
     return app
 

@@ -153,11 +153,18 @@ def files_named(parts: list[Part], field: str, content_type: str | None) -> list
     return found
 
 
+#: The OpenAPI extension that marks an upload route: ``one`` file or ``many``. The body-size
+#: limits (:func:`service.limits.upload_limits`) are derived from it, so a new upload route
+#: is limited by declaring its body, with no list to edit.
+UPLOAD_EXTENSION = "x-lpr-upload"
+
+
 def form_body(field: str, *, many: bool, description: str) -> dict:
     """The OpenAPI ``requestBody`` of an upload route that reads its body with :func:`parse_form`."""
     file_schema = {"type": "string", "format": "binary", "description": description}
     schema = {"type": "array", "items": file_schema} if many else file_schema
     return {
+        UPLOAD_EXTENSION: "many" if many else "one",
         "requestBody": {
             "required": True,
             "content": {
@@ -165,5 +172,5 @@ def form_body(field: str, *, many: bool, description: str) -> dict:
                     "schema": {"type": "object", "required": [field], "properties": {field: schema}}
                 }
             },
-        }
+        },
     }

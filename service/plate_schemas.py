@@ -1,7 +1,8 @@
 """Response model of ``POST /read-plate``: the contract the try-it page and clients code against.
 
 The example is the served model's real answer to synthetic plate #8 of
-``lpr-train plates`` (cut to one character), so ``/docs`` shows what a client receives.
+``lpr-train plates`` (``service/examples.json``, cut to one character), so ``/docs``
+shows what a client receives.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas import EXAMPLES
 
 
 class Box(BaseModel):
@@ -52,24 +55,11 @@ class ImageSize(BaseModel):
     height: int
 
 
-_BA = {
-    "box": {"x": 119, "y": 78, "width": 75, "height": 68},
-    "label": "ba",
-    "devanagari": "बा",
-    "confidence": 1.0,
-    "unknown": False,
-}
+_PLATE = EXAMPLES["read-plate"]
 _EXAMPLE: dict[str, Any] = {
-    "model_version": "lpr-default-int8 1.4.0",
-    "filename": "plate.png",
-    "image": {"width": 519, "height": 344},
-    "text": "बा९प ४६५९",
-    "rows": [
-        {"text": "बा९प", "labels": ["ba", "9", "pa"], "characters": [_BA]},
-        {"text": "४६५९", "labels": ["4", "6", "5", "9"], "characters": []},
-    ],
-    "count": 7,
-    "reason": None,
+    **_PLATE,
+    "rows": [{**row, "characters": row["characters"][:1]} for row in _PLATE["rows"][:1]]
+    + [{**row, "characters": []} for row in _PLATE["rows"][1:]],
 }
 
 

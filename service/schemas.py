@@ -1,14 +1,25 @@
 """Response models: the API contract clients code against, and the examples in ``/docs``.
 
-The examples are the shipped model's real (calibrated) answer to ``samples/ba.png``
-(cut to three of the twelve classes), so the documentation shows what a client receives.
+The examples are the served model's real answers (``service/examples.json``,
+written from the running service by ``make examples`` and checked against it by
+``tests/test_examples.py``), cut to a few entries where lists repeat.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The service's real answers, by example name (``predict``, ``batch``, ``read-plate``, ``error``).
+EXAMPLES: dict[str, Any] = json.loads(Path(__file__).with_name("examples.json").read_text(encoding="utf-8"))
+
+
+def _cut(answer: dict[str, Any], keep: int) -> dict[str, Any]:
+    """An answer with its probabilities cut to the first ``keep`` classes."""
+    return {**answer, "probabilities": answer["probabilities"][:keep]}
 
 
 class ClassProbability(BaseModel):
@@ -25,13 +36,7 @@ class ErrorDetail(BaseModel):
 class ErrorResponse(BaseModel):
     """The body of every 4xx/5xx answer."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"error": {"code": "not_an_image", "message": "the upload is not an image Pillow can read"}}
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["error"]]})
 
     error: ErrorDetail
 
@@ -42,19 +47,7 @@ _UNKNOWN = (
     "best guess; the threshold and temperature are in /model under 'calibration'."
 )
 
-_PREDICTION_EXAMPLE: dict[str, Any] = {
-    "label": "ba",
-    "devanagari": "बा",
-    "confidence": 0.999879,
-    "unknown": False,
-    "probabilities": [
-        {"label": "ba", "devanagari": "बा", "probability": 0.999879},
-        {"label": "2", "devanagari": "२", "probability": 0.000025},
-        {"label": "1", "devanagari": "१", "probability": 0.000023},
-    ],
-    "model_version": "lpr-default-int8 1.4.0",
-    "filename": "ba.png",
-}
+_PREDICTION_EXAMPLE: dict[str, Any] = _cut(EXAMPLES["predict"], 3)
 
 
 class Prediction(BaseModel):
@@ -110,25 +103,9 @@ class BatchResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model_version": "lpr-default-int8 1.4.0",
-                    "count": 2,
-                    "classified": 1,
-                    "failed": 1,
+                    **EXAMPLES["batch"],
                     "results": [
-                        {
-                            "index": 0,
-                            "status": "ok",
-                            **{k: v for k, v in _PREDICTION_EXAMPLE.items() if k != "model_version"},
-                        },
-                        {
-                            "index": 1,
-                            "status": "error",
-                            "filename": "notes.txt",
-                            "error": {
-                                "code": "not_an_image",
-                                "message": "the upload is not an image Pillow can read",
-                            },
-                        },
+                        _cut(r, 1) if r["status"] == "ok" else r for r in EXAMPLES["batch"]["results"]
                     ],
                 }
             ]
@@ -160,13 +137,13 @@ class ModelInfo(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "name": "lpr-default-int8",
-                    "version": "1.4.0",
-                    "model_version": "lpr-default-int8 1.4.0",
+                    "name": EXAMPLES["predict"]["model_version"].split()[0],
+                    "version": EXAMPLES["predict"]["model_version"].split()[1],
+                    "model_version": EXAMPLES["predict"]["model_version"],
                     "labels": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "ba", "pa"],
                     "input": {"name": "image", "shape": [None, 32, 32, 1], "dtype": "float32"},
                     "test_metrics": {"accuracy": 0.9826, "macro_f1": 0.978, "n": 403},
-                    "onnx": {"file": "lpr-default.int8.onnx", "sha256": "…", "opset": 17},
+                    "onnx": {"file": "model.onnx", "sha256": "…", "opset": 17},
                 }
             ]
         },

@@ -1,6 +1,6 @@
 """Shared fixtures: the shipped model, the colour samples, and crafted bad uploads.
 
-The tests run against the default settings (``models/lpr-default.int8.onnx``, the served file); set
+The tests run against the default settings (the newest ``models/lpr-default-int8``, the served model); set
 ``LPR_MODEL_PATH`` to try another model.
 """
 

@@ -9,14 +9,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLE_CLASSES, encode, make_client
+from conftest import SAMPLE_CLASSES, encode, make_client
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from PIL import Image
 
+import service.main
+from lpr.labels import DEVANAGARI, LABELS
+from lpr.model import ModelLoadError
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate
 from service.config import Settings
+from service.dependencies import EngineDep
 from service.main import create_app
-from service.model import ModelLoadError
-from training.labels import DEVANAGARI, LABELS
+from service.multipart import form_body
 
 
 def predict(client: TestClient, data: bytes, filename: str = "crop.png") -> dict:
@@ -55,7 +60,7 @@ def test_prediction_ranks_all_twelve_classes(client: TestClient, samples: dict[s
 
 def test_prediction_names_the_model_version(client: TestClient, settings: Settings) -> None:
     """Every answer can be traced to the exact model that produced it."""
-    metadata = json.loads(settings.resolved_metadata_path.read_text())
+    metadata = json.loads(settings.model_files()[1].read_text())
     answer = client.post("/predict", files={"file": ("x.png", _blank_glyph(), "image/png")}).json()
     assert answer["model_version"] == f"{metadata['name']} {metadata['version']}"
 
@@ -182,7 +187,7 @@ def test_batch_and_single_give_identical_probabilities(client: TestClient, sampl
 def test_health_ready_and_model(client: TestClient, settings: Settings) -> None:
     """Orchestrators probe /health and /ready; operators read /model to know what is deployed."""
     assert client.get("/health").json() == {"status": "ok"}
-    metadata = json.loads(settings.resolved_metadata_path.read_text())
+    metadata = json.loads(settings.model_files()[1].read_text())
     ready = client.get("/ready")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "model_version": f"{metadata['name']} {metadata['version']}"}
@@ -194,7 +199,7 @@ def test_health_ready_and_model(client: TestClient, settings: Settings) -> None:
     assert info["input"]["shape"][1:] == [size, size, channels]
     assert info["version"] == metadata["version"]
     assert set(info["test_metrics"]) >= {"accuracy", "macro_f1"}
-    shipped = hashlib.sha256(settings.resolved_model_path.read_bytes()).hexdigest()
+    shipped = hashlib.sha256(settings.model_files()[0].read_bytes()).hexdigest()
     assert info["runtime"]["sha256"] == shipped == info["onnx"]["sha256"]
     assert info["runtime"]["intra_op_threads"] == settings.intra_op_threads
 
@@ -250,8 +255,8 @@ def test_missing_model_stops_start_up_with_its_path(tmp_path: Path) -> None:
 
 def test_model_and_metadata_must_belong_together(tmp_path: Path, settings: Settings) -> None:
     """A model swapped without its metadata could report wrong labels, so it is refused."""
-    shutil.copy(settings.resolved_model_path, tmp_path / "m.onnx")
-    metadata = json.loads(settings.resolved_metadata_path.read_text())
+    shutil.copy(settings.model_files()[0], tmp_path / "m.onnx")
+    metadata = json.loads(settings.model_files()[1].read_text())
     metadata["onnx"]["sha256"] = "0" * 64
     (tmp_path / "m.json").write_text(json.dumps(metadata))
     with (
@@ -276,7 +281,7 @@ def test_settings_come_from_lpr_environment_variables(monkeypatch: pytest.Monkey
     }.items():
         monkeypatch.setenv(name, value)
     s = Settings()
-    assert (s.model_path, s.resolved_metadata_path) == (Path("/srv/m.onnx"), Path("/srv/m.json"))
+    assert s.model_files() == (Path("/srv/m.onnx"), Path("/srv/m.json"))
     assert (s.max_batch_files, s.max_upload_bytes, s.max_pixels) == (8, 1000, 500)
     assert (s.intra_op_threads, s.inter_op_threads, s.host, s.port, s.log_level) == (
         2,
@@ -289,12 +294,22 @@ def test_settings_come_from_lpr_environment_variables(monkeypatch: pytest.Monkey
 
 def test_defaults_match_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
     """Out of the box: shipped model, 64 files per batch, 5 MiB per upload, localhost:8000."""
-    for name in ("MODEL_PATH", "MAX_BATCH_FILES", "MAX_UPLOAD_BYTES", "HOST", "PORT"):
+    for name in (
+        "MODEL_PATH",
+        "MODEL_NAME",
+        "MODEL_VERSION",
+        "MAX_BATCH_FILES",
+        "MAX_UPLOAD_BYTES",
+        "HOST",
+        "PORT",
+    ):
         monkeypatch.delenv(f"LPR_{name}", raising=False)
     s = Settings()
-    served = json.loads((ROOT / "models" / "lpr-default.json").read_text())["quantization"]
-    # The default file is the one the quantisation decision (recorded in the metadata) chose.
-    assert s.model_path == Path("models") / served[served["served_by_default"]]["file"]
+    default = locate(DEFAULT_REPOSITORY, DEFAULT_MODEL)
+    served = json.loads(default.metadata.read_text())["quantization"]
+    # The default model is the one the quantisation decision (recorded in the metadata) chose,
+    # in its newest version.
+    assert s.model_files()[0] == DEFAULT_REPOSITORY / served[served["served_by_default"]]["file"]
     assert (s.max_batch_files, s.max_upload_bytes, s.host, s.port) == (64, 5 * 1024 * 1024, "127.0.0.1", 8000)
 
 
@@ -309,7 +324,7 @@ def test_openapi_documents_responses_with_examples(client: TestClient) -> None:
     assert {"200", "413", "415", "422"} <= set(predict_op["responses"])
     schemas = spec["components"]["schemas"]
     assert schemas["Prediction"]["examples"][0]["label"] == "ba"
-    assert schemas["BatchResponse"]["examples"][0]["results"][1]["error"]["code"] == "not_an_image"
+    assert schemas["BatchResponse"]["examples"][0]["results"][-1]["error"]["code"] == "not_an_image"
 
 
 @pytest.mark.parametrize("chunk", [0, 1, 7])
@@ -351,3 +366,23 @@ def test_answers_match_the_documented_models(client: TestClient, samples: dict[s
     assert {k: v for k, v in ok.items() if k not in ("index", "status")} == {
         k: v for k, v in single.items() if k != "model_version"
     }
+
+
+def test_a_new_router_is_limited_and_counted_by_its_registration_alone(
+    monkeypatch: pytest.MonkeyPatch, samples: dict[str, bytes]
+) -> None:
+    """Adding an endpoint is one router and one entry in ROUTERS: body limit and metrics follow."""
+    router = APIRouter()
+
+    @router.post("/echo-size", openapi_extra=form_body("file", many=False, description="any file"))
+    async def echo_size(request: Request, engine: EngineDep) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    monkeypatch.setattr(service.main, "ROUTERS", (*service.main.ROUTERS, router))
+    with make_client(max_upload_bytes=4096) as client:
+        ok = client.post("/echo-size", files={"file": ("a.bin", b"x" * 100)})
+        too_big = client.post("/echo-size", files={"file": ("a.bin", b"x" * 20_000)})
+        text = client.get("/metrics").text
+    assert ok.status_code == 200
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "request_too_large"
+    assert 'lpr_http_requests_total{endpoint="/echo-size",method="POST",status="413"} 1.0' in text

@@ -4,37 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import make_client
 from fastapi.testclient import TestClient
 
+from lpr.model import Model
+from lpr.preprocessing import preprocess_bytes
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate
 from service.batching import BatcherClosed, MicroBatcher
-from service.model import Classifier
-from training.preprocessing import preprocess_bytes
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
+
+class Recorded:
+    """The shipped float32 model, recording the size of every inference call made through it."""
+
+    def __init__(self) -> None:
+        self.model = Model(locate(DEFAULT_REPOSITORY, DEFAULT_MODEL).onnx)
+        self.metadata = self.model.metadata
+        self.sizes: list[int] = []
+
+    def classify(self, batch: np.ndarray) -> np.ndarray:
+        self.sizes.append(len(batch))
+        return self.model.run(batch)
+
+    def batcher(self, max_batch: int, max_wait: float, **options: object) -> MicroBatcher:
+        return MicroBatcher(
+            self.classify,
+            self.model.empty_batch(max_batch),
+            max_batch=max_batch,
+            max_wait=max_wait,
+            **options,
+        )
 
 
 @pytest.fixture(scope="module")
-def recorded() -> Iterator[tuple[Classifier, list[int]]]:
-    """The shipped model, recording the size of every inference call it makes."""
-    sizes: list[int] = []
-    classifier = Classifier(
-        MODELS / "lpr-default.onnx",
-        MODELS / "lpr-default.json",
-        on_inference=lambda seconds, n: sizes.append(n),
-    )
-    yield classifier, sizes
-    classifier.close()
+def recorded() -> Recorded:
+    return Recorded()
 
 
 @pytest.fixture(scope="module")
-def images(recorded: tuple[Classifier, list[int]], test_crops: list[tuple[str, bytes]]) -> np.ndarray:
-    spec = recorded[0].metadata.spec
+def images(recorded: Recorded, test_crops: list[tuple[str, bytes]]) -> np.ndarray:
+    spec = recorded.metadata.spec
     return np.stack([preprocess_bytes(data, spec) for _, data in test_crops[:24]])
 
 
@@ -60,11 +71,11 @@ async def _classify_together(batcher: MicroBatcher, images: np.ndarray) -> list[
 
 
 def test_concurrent_requests_share_one_inference_with_unchanged_answers(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
+    recorded: Recorded, images: np.ndarray
 ) -> None:
-    classifier, sizes = recorded
-    alone = classifier.classify(images.copy())
-    batcher = MicroBatcher(classifier, max_batch=32, max_wait=1.0)
+    sizes = recorded.sizes
+    alone = recorded.model.run(images.copy())
+    batcher = recorded.batcher(32, 1.0)
     try:
         sizes.clear()
         rows = asyncio.run(_classify_together(batcher, images[:8]))
@@ -74,38 +85,33 @@ def test_concurrent_requests_share_one_inference_with_unchanged_answers(
     np.testing.assert_allclose(np.stack(rows), alone[:8], atol=1e-6)
 
 
-def test_batches_never_exceed_the_limit(recorded: tuple[Classifier, list[int]], images: np.ndarray) -> None:
-    classifier, sizes = recorded
-    batcher = MicroBatcher(classifier, max_batch=5, max_wait=1.0)
+def test_batches_never_exceed_the_limit(recorded: Recorded, images: np.ndarray) -> None:
+    sizes = recorded.sizes
+    batcher = recorded.batcher(5, 1.0)
     try:
         sizes.clear()
         rows = asyncio.run(_classify_together(batcher, images[:12]))
     finally:
         batcher.close()
     assert max(sizes) <= 5 and sum(sizes) == 12
-    np.testing.assert_allclose(np.stack(rows), classifier.classify(images[:12].copy()), atol=1e-6)
+    np.testing.assert_allclose(np.stack(rows), recorded.model.run(images[:12].copy()), atol=1e-6)
 
 
-def test_batching_off_runs_every_image_alone(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
-) -> None:
-    classifier, sizes = recorded
-    batcher = MicroBatcher(classifier, max_batch=1, max_wait=1.0)
+def test_batching_off_runs_every_image_alone(recorded: Recorded, images: np.ndarray) -> None:
+    sizes = recorded.sizes
+    batcher = recorded.batcher(1, 1.0)
     try:
         sizes.clear()
         rows = asyncio.run(_classify_together(batcher, images[:6]))
     finally:
         batcher.close()
     assert sizes == [1] * 6
-    np.testing.assert_allclose(np.stack(rows), classifier.classify(images[:6].copy()), atol=1e-6)
+    np.testing.assert_allclose(np.stack(rows), recorded.model.run(images[:6].copy()), atol=1e-6)
 
 
-def test_a_lone_request_does_not_wait_for_company(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
-) -> None:
+def test_a_lone_request_does_not_wait_for_company(recorded: Recorded, images: np.ndarray) -> None:
     """The wait only applies while other requests are arriving; one client never pays it."""
-    classifier, _ = recorded
-    batcher = MicroBatcher(classifier, max_batch=32, max_wait=2.0)
+    batcher = recorded.batcher(32, 2.0)
 
     async def lone() -> float:
         started = time.perf_counter()
@@ -120,12 +126,10 @@ def test_a_lone_request_does_not_wait_for_company(
     assert elapsed < 1.0, f"a lone request took {elapsed:.3f} s: it waited for the 2 s batch window"
 
 
-def test_a_lone_request_runs_at_once_without_the_hand_off(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
-) -> None:
+def test_a_lone_request_runs_at_once_without_the_hand_off(recorded: Recorded, images: np.ndarray) -> None:
     """Nothing queued, nothing running, nobody else arriving: the image runs on the caller's loop."""
-    classifier, sizes = recorded
-    batcher = MicroBatcher(classifier, max_batch=32, max_wait=1.0)
+    sizes = recorded.sizes
+    batcher = recorded.batcher(32, 1.0)
 
     try:
         sizes.clear()
@@ -134,14 +138,11 @@ def test_a_lone_request_runs_at_once_without_the_hand_off(
     finally:
         batcher.close()
     assert batcher.alone_runs == 1 and sizes == [1]
-    np.testing.assert_allclose(row, classifier.classify(images[3:4].copy())[0], atol=1e-6)
+    np.testing.assert_allclose(row, recorded.model.run(images[3:4].copy())[0], atol=1e-6)
 
 
-def test_a_request_with_company_is_batched_not_run_alone(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
-) -> None:
-    classifier, _ = recorded
-    batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0)
+def test_a_request_with_company_is_batched_not_run_alone(recorded: Recorded, images: np.ndarray) -> None:
+    batcher = recorded.batcher(32, 0.0)
 
     async def with_company() -> np.ndarray:
         with batcher.arrival(), batcher.arrival() as mine:
@@ -156,11 +157,11 @@ def test_a_request_with_company_is_batched_not_run_alone(
 
 
 def test_requests_that_start_together_are_batched_not_run_alone(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
+    recorded: Recorded, images: np.ndarray
 ) -> None:
     """Under load a request's task starts only when the loop gets to it; the first must not run alone."""
-    classifier, sizes = recorded
-    batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0)
+    sizes = recorded.sizes
+    batcher = recorded.batcher(32, 0.0)
 
     async def together() -> list[np.ndarray]:
         return await asyncio.gather(*(_request(batcher, image) for image in images[:4]))
@@ -171,14 +172,13 @@ def test_requests_that_start_together_are_batched_not_run_alone(
     finally:
         batcher.close()
     assert batcher.alone_runs == 0 and sum(sizes) == 4 and max(sizes) > 1
-    np.testing.assert_allclose(np.stack(rows), classifier.classify(images[:4].copy()), atol=1e-6)
+    np.testing.assert_allclose(np.stack(rows), recorded.model.run(images[:4].copy()), atol=1e-6)
 
 
 def test_other_requests_in_flight_keep_a_request_from_running_alone(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
+    recorded: Recorded, images: np.ndarray
 ) -> None:
-    classifier, _ = recorded
-    batcher = MicroBatcher(classifier, max_batch=32, max_wait=0.0, others_in_flight=lambda: True)
+    batcher = recorded.batcher(32, 0.0, others_in_flight=lambda: True)
 
     try:
         asyncio.run(_request(batcher, images[0]))
@@ -187,11 +187,8 @@ def test_other_requests_in_flight_keep_a_request_from_running_alone(
     assert batcher.alone_runs == 0
 
 
-def test_a_failed_inference_fails_only_its_batch(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
-) -> None:
-    classifier, _ = recorded
-    batcher = MicroBatcher(classifier, max_batch=8, max_wait=0.0)
+def test_a_failed_inference_fails_only_its_batch(recorded: Recorded, images: np.ndarray) -> None:
+    batcher = recorded.batcher(8, 0.0)
 
     async def run() -> np.ndarray:
         with pytest.raises(ValueError):
@@ -202,14 +199,11 @@ def test_a_failed_inference_fails_only_its_batch(
         row = asyncio.run(run())
     finally:
         batcher.close()
-    np.testing.assert_allclose(row, classifier.classify(images[:1].copy())[0], atol=1e-6)
+    np.testing.assert_allclose(row, recorded.model.run(images[:1].copy())[0], atol=1e-6)
 
 
-def test_closing_finishes_queued_work_and_refuses_new(
-    recorded: tuple[Classifier, list[int]], images: np.ndarray
-) -> None:
-    classifier, _ = recorded
-    batcher = MicroBatcher(classifier, max_batch=4, max_wait=0.0)
+def test_closing_finishes_queued_work_and_refuses_new(recorded: Recorded, images: np.ndarray) -> None:
+    batcher = recorded.batcher(4, 0.0)
 
     async def run() -> list[np.ndarray]:
         futures = [batcher.submit(image) for image in images[:10]]

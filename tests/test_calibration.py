@@ -15,9 +15,9 @@ from service.config import Settings
 from service.model import ModelMetadata
 from service.pipeline import rank
 from training.calibration import OOD_SEED, choose_threshold, fit_temperature, nll
-from training.labels import LABELS
+from lpr.labels import LABELS
 from training.ood import FONT_PACKAGES, generate, holdout_split, missing_fonts, render
-from training.temperature import apply_temperature, unknown
+from lpr.confidence import apply_temperature, unknown
 
 needs_fonts = pytest.mark.skipif(
     bool(missing_fonts()),

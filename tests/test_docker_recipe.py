@@ -28,6 +28,7 @@ import yaml
 from conftest import ROOT, SAMPLES
 from test_server import free_port
 
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate
 from service.config import Settings
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -110,21 +111,23 @@ def test_service_image_copies_what_the_service_imports_and_the_shipped_model() -
     sources = copy_sources("serve")
     for source in sources:
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is not in the repository"
-    for needed in ("pyproject.toml", "README.md", "training/", "service/"):
+    for needed in ("pyproject.toml", "README.md", "lpr/", "service/"):
         assert needed in sources
-    # The default model the service loads, and the float32 file LPR_MODEL_PATH may switch to.
-    for model in (Settings().model_path, Path("models/lpr-default.onnx")):
-        for model_file in (model, model.with_suffix(".json")):
-            assert str(model_file) in sources, f"the image must ship {model_file}"
+    assert "training/" not in sources, "the serving image must not carry the training package"
+    # The model the service loads by default (every version of it), and the float32 twin
+    # LPR_MODEL_NAME=lpr-default switches to.
+    for name in (Settings().model_name, DEFAULT_MODEL):
+        assert f"models/{name}/" in sources, f"the image must ship models/{name}/"
+        assert locate(DEFAULT_REPOSITORY, name).onnx.is_file()
 
     # Every project module the app imports lies under a copied folder, and TensorFlow is not among them.
     probe = (
         "import sys, json, service.main; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('service', 'training', 'tensorflow', 'keras'))))"
+        "('lpr', 'service', 'training', 'tensorflow', 'keras'))))"
     )
     modules = json.loads(subprocess.check_output([sys.executable, "-c", probe], cwd=ROOT, text=True))
-    assert not [m for m in modules if m.split(".")[0] in ("tensorflow", "keras")]
+    assert not [m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "training")]
     for module in modules:
         assert any(module.split(".")[0] + "/" == source for source in sources), module
 
@@ -220,7 +223,7 @@ def test_compose_train_profile_runs_the_training_cli_on_the_mounted_dataset() ->
     assert mounts["/data"] == "../shared/data/lpr" and mounts["/runs"] == "./runs"
     args = _parser().parse_args(train["command"])
     # It retrains the shipped model's recipe.
-    shipped = json.loads((ROOT / "models" / "lpr-default.json").read_text())["architecture"]
+    shipped = json.loads(locate(DEFAULT_REPOSITORY, DEFAULT_MODEL).metadata.read_text())["architecture"]
     assert (args.command, args.data, args.arch, args.out) == ("train", "/data", shipped, "/runs")
 
 

@@ -6,10 +6,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import make_client
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 from test_bad_input import BAD_SINGLE
 
 import service.fastlane
+from service.dependencies import EngineDep
+from service.fastlane import check_lane
+from service.routers import predict as predict_routes
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +82,19 @@ def test_lane_requests_are_counted_in_metrics(samples: dict[str, bytes]) -> None
     assert 'lpr_http_requests_total{endpoint="/predict",method="POST",status="200"} 3.0' in text
     assert 'lpr_http_requests_total{endpoint="/predict",method="POST",status="415"} 1.0' in text
     assert 'lpr_images_classified_total{label="8"} 3.0' in text
+
+
+def test_the_lane_refuses_to_stand_in_for_a_route_with_a_dependency_it_would_skip() -> None:
+    """An API-key check added as a dependency of POST /predict must not be bypassed by the lane."""
+    router = APIRouter()
+
+    async def verify_key() -> None:
+        raise AssertionError("never called here")
+
+    @router.post("/predict")
+    async def predict(engine: EngineDep, key: None = Depends(verify_key)) -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="fast lane would skip"):
+        check_lane(router.routes)
+    check_lane(predict_routes.router.routes)  # the shipped route passes

@@ -16,7 +16,7 @@ import pytest
 from bench import http_bench
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="wrk is not installed (Debian package wrk; .ci/run installs it)"
+    shutil.which("wrk") is None, reason="wrk is not installed (Debian package wrk; `make test` installs it)"
 )
 
 

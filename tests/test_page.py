@@ -1,7 +1,7 @@
 """The try-it page at ``GET /``: served right, self-contained, and working in a real browser.
 
 The browser tests drive Debian's Chromium (``/usr/bin/chromium``, installed by
-``.ci/run``) through Playwright against the real server, the way a person uses
+``make test``) through Playwright against the real server, the way a person uses
 the page: pick or drop files, then read the answer off the screen. They skip,
 saying why, where that browser is not installed or will not start. Screenshots
 land in ``test-artifacts/page-*.png`` for a human to look at.
@@ -26,7 +26,7 @@ from PIL import Image
 from test_server import start_server, wait_until_ready
 
 from service.routers.page import ASSETS
-from training.labels import DEVANAGARI
+from lpr.labels import DEVANAGARI
 
 STATIC = ROOT / "service" / "static"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -144,7 +144,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package `chromium`; .ci/run installs it)")
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package `chromium`; `make test` installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the `playwright` package (test extra)")
     try:
         playwright = sync_api.sync_playwright().start()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from training.preprocessing import (
+from lpr.preprocessing import (
     ImageError,
     InputSpec,
     decode,

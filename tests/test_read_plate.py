@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.plate_schemas import PlateReading
-from training.labels import DEVANAGARI
+from lpr.labels import DEVANAGARI
 from training.plates import DEFAULT_SEED, Plate, generate_plates
-from training.segmentation import segment
+from lpr.segmentation import segment
 
 PLATE_RED = (185, 40, 52)
 
@@ -209,9 +209,9 @@ def test_plate_glyphs_for_training_carry_the_label_of_the_crop_painted_there() -
     leave it agreeing with a tenth of them, not nine tenths.
     """
     from service.model import Classifier
-    from training.labels import LABELS
+    from lpr.labels import LABELS
     from training.plate_glyphs import SEED_OFFSET, plate_glyphs
-    from training.preprocessing import normalise_into
+    from lpr.preprocessing import normalise_into
 
     train = TEST_CROPS.parent / "train"
     crops = {label: sorted((train / label).glob("*.jpg"))[:15] for label in LABELS}

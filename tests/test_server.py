@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import ROOT, SAMPLE_CLASSES
 
-from training.labels import DEVANAGARI
+from lpr.labels import DEVANAGARI
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import pytest
 from service.errors import APIError
 from service.model import Classifier
 from service.pipeline import classify_files
-from training.labels import DEVANAGARI, LABELS
-from training.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE
+from lpr.labels import DEVANAGARI, LABELS
+from lpr.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -68,7 +68,7 @@ def test_every_colour_sample_is_classified_correctly(classifier: Classifier, nam
 
 
 def test_metadata_hashes_match_the_shipped_files(metadata: dict) -> None:
-    from training.hashing import sha256_file
+    from lpr.hashing import sha256_file
 
     assert metadata["onnx"]["file"] == "lpr-default.onnx"
     assert metadata["onnx"]["sha256"] == sha256_file(MODELS / "lpr-default.onnx")

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="the training extra is not installed")
 
 from training.data import open_dataset, stratified_split
-from training.labels import DEVANAGARI, LABELS
+from lpr.labels import DEVANAGARI, LABELS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = SHARED / "data" / "lpr"
@@ -161,7 +161,7 @@ def test_exported_onnx_matches_keras_on_the_test_split(smoke_run: Path) -> None:
     import onnxruntime as ort
 
     from training.export import PARITY_TOLERANCE
-    from training.hashing import sha256_file
+    from lpr.hashing import sha256_file
 
     meta = json.loads((smoke_run / "model.json").read_text())
     assert meta["parity"]["n"] == 403 and meta["parity"]["argmax_mismatches"] == 0
@@ -190,7 +190,7 @@ def test_parity_check_rejects_a_disagreeing_model() -> None:
 
 
 def test_ship_copies_model_and_metadata(smoke_run: Path, tmp_path: Path) -> None:
-    from training.hashing import sha256_file
+    from lpr.hashing import sha256_file
     from training.ship import ship
 
     written = ship(smoke_run, tmp_path, name="lpr-smoke")

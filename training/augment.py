@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from training.preprocessing import InputSpec, binarise, normalise
+from lpr.preprocessing import InputSpec, binarise, normalise
 
 
 def load_masks(paths: Sequence[Path]) -> list[np.ndarray]:

@@ -27,14 +27,14 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from training.data import Split, open_dataset, stratified_split
-from training.labels import LABELS
+from lpr.labels import LABELS
 from training.metrics import expected_calibration_error
 from training.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
 from training.ood import load as load_ood
-from training.preprocessing import InputSpec
-from training.temperature import apply_temperature, unknown
-from training.timing import onnx_predict
-from training.timing import session as onnx_session
+from lpr.preprocessing import InputSpec
+from lpr.confidence import apply_temperature, unknown
+from lpr.onnx import onnx_predict
+from lpr.onnx import session as onnx_session
 
 #: Share of in-class validation crops the threshold may flag.
 MAX_VALIDATION_FLAGGED = 0.005

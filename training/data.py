@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.labels import DEVANAGARI, LABELS
-from training.preprocessing import InputSpec, load_file
+from lpr.labels import DEVANAGARI, LABELS
+from lpr.preprocessing import InputSpec, load_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 

@@ -15,11 +15,11 @@ import numpy as np
 from training import figures
 from training.data import open_dataset, stratified_split
 from training.export import check_parity, metadata, to_onnx, write_metadata
-from training.labels import LABELS
+from lpr.labels import LABELS
 from training.metrics import score
-from training.preprocessing import InputSpec
-from training.timing import onnx_predict
-from training.timing import session as onnx_session
+from lpr.preprocessing import InputSpec
+from lpr.onnx import onnx_predict
+from lpr.onnx import session as onnx_session
 
 
 def _run_info(run_dir: Path) -> dict:

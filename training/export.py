@@ -17,9 +17,9 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from training.hashing import sha256_file
-from training.labels import DEVANAGARI, LABELS, NUM_CLASSES
-from training.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE, InputSpec
+from lpr.hashing import sha256_file
+from lpr.labels import DEVANAGARI, LABELS, NUM_CLASSES
+from lpr.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE, InputSpec
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -78,7 +78,7 @@ def metadata(
         "output": {"name": "probabilities", "shape": [None, NUM_CLASSES]},
         "preprocessing": {
             **spec.to_dict(),
-            "module": "training.preprocessing",
+            "module": "lpr.preprocessing",
             "working_side": WORKING_SIDE,
             "ink_trim": INK_TRIM,
             "border_band": BORDER_BAND,

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from training.labels import LABELS
+from lpr.labels import LABELS
 
 
 def _show(ax: plt.Axes, image: np.ndarray, title: str, color: str = "black") -> None:
@@ -129,7 +129,7 @@ def error_gallery(paths: Sequence[Path], labels: np.ndarray, predicted: np.ndarr
 
 def preprocessing_proof(images: Sequence[str | Path], out: Path, size: int = 64) -> Path:
     """Each image as uploaded (top) and as the model sees it (bottom)."""
-    from training.preprocessing import InputSpec, load_file
+    from lpr.preprocessing import InputSpec, load_file
 
     spec = InputSpec(size=size, channels=1, margin=max(1, size // 16))
     fig, axes = plt.subplots(2, len(images), figsize=(len(images) * 1.6, 3.4), squeeze=False)

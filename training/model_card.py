@@ -7,11 +7,12 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from training.labels import DEVANAGARI, LABELS
+from lpr.labels import DEVANAGARI, LABELS
 from training.models import RECIPES
-from training.preprocessing import InputSpec, load_file
-from training.timing import ms_per_image, onnx_predict
-from training.timing import session as onnx_session
+from lpr.preprocessing import InputSpec, load_file
+from lpr.onnx import onnx_predict
+from training.timing import ms_per_image
+from lpr.onnx import session as onnx_session
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "samples"
@@ -180,9 +181,9 @@ def _plates_section(models_dir: Path) -> str:
     ceiling = r["crop_by_crop"]
     return f"""{title}
 
-`POST /read-plate` segments a plate with connected components (`training/segmentation.py`), reads every
+`POST /read-plate` segments a plate with connected components (`lpr/segmentation.py`), reads every
 character in one batched inference (`{r["model"]}`, the served file) and applies the plate format
-(`training/plate_format.py`: बा first, प after the lot number, digits elsewhere).
+(`lpr/plate_format.py`: बा first, प after the lot number, digits elsewhere).
 There is no dataset of whole plates, so it is measured on
 {r["plates"]} synthetic plates ({r["one_row_plates"]} one-row, {r["two_row_plates"]} two-row,
 {r["characters"]} characters) composed by `training/plates.py` from the held-out **test** crops: random
@@ -337,7 +338,7 @@ licence plate into twelve classes: ० १ २ ३ ४ ५ ६ ७ ८ ९ ब�
   float32 NHWC `{shipped["input"]["shape"]}` in [0, 1], output `probabilities` `[N, 12]`),
   SHA-256 `{shipped["onnx"]["sha256"]}`.
 - **Metadata**: `lpr-default.json` (labels, preprocessing, recipe, seed, dataset hash, test metrics).
-- **Preprocessing**: `training/preprocessing.py`, shared by training and the service: darkest channel,
+- **Preprocessing**: `lpr/preprocessing.py`, shared by training and the service: darkest channel,
   Otsu, glyph made white (judged on the crop's ring, outer band and bulk together), tight crop,
   stretched to {spec.size}x{spec.size} with a {spec.margin}px margin.
 - **Intended use**: research and prototyping on cropped plate characters. Not for enforcement decisions.

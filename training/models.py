@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 import keras
 from keras import layers
 
-from training.labels import NUM_CLASSES
-from training.preprocessing import InputSpec
+from lpr.labels import NUM_CLASSES
+from lpr.preprocessing import InputSpec
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ Glyphs are styled like the dataset's crops: white on black, thick strokes
 50x50 square with uneven margins, speckle noise, stored as JPEG. A quarter are
 instead painted white on a noisy red plate at upload size, like
 ``shared/samples``. Every crop is returned as encoded bytes, so it goes through
-exactly the upload path (``training.preprocessing.preprocess_bytes``).
+exactly the upload path (``lpr.preprocessing.preprocess_bytes``).
 
 Fonts are found by path, not through fontconfig, so the set is the same on
 every machine that has the packages; a missing one raises
@@ -33,8 +33,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from training.augment import edge_band
-from training.labels import DEVANAGARI
-from training.preprocessing import InputSpec, preprocess_bytes
+from lpr.labels import DEVANAGARI
+from lpr.preprocessing import InputSpec, preprocess_bytes
 
 #: Font files used, with the Debian package that ships each. Explicit files (not
 #: a glob over a folder) so that extra packages installed on one machine do not

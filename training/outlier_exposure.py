@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.labels import NUM_CLASSES
+from lpr.labels import NUM_CLASSES
 from training.ood import generate, holdout_split, load
-from training.preprocessing import InputSpec
+from lpr.preprocessing import InputSpec
 
 #: Added to the training seed for the outliers' generator: never the evaluation
 #: seed (2024) nor the probe renders' seeds (0-19) for any sane training seed.

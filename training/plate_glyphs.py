@@ -1,7 +1,7 @@
 """Training glyphs cut out of synthetic plates by the service's own segmenter.
 
 ``POST /read-plate`` does not classify the crops a user cut by hand: it
-classifies what :func:`training.segmentation.segment` cuts out of a whole
+classifies what :func:`lpr.segmentation.segment` cuts out of a whole
 plate, after the plate was photographed (scaled, tilted, blurred, noisy) and
 the glyph rotated back upright. Those masks differ from the dataset's crops
 in ways the per-crop augmentation does not reproduce, and a crop the model
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.labels import LABELS
+from lpr.labels import LABELS
 from training.plates import generate_plates
-from training.segmentation import segment
+from lpr.segmentation import segment
 
 #: Added to the training seed for the plates' generator, so it never meets the
 #: shipped evaluation's seed (``training.plates.DEFAULT_SEED``) for any sane training seed.

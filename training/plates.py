@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from training.labels import DEVANAGARI, LABELS
-from training.plate_format import constrain
-from training.preprocessing import InputSpec, binarise, load_file
-from training.segmentation import Segmentation, batch_inputs, segment
+from lpr.labels import DEVANAGARI, LABELS
+from lpr.plate_format import constrain
+from lpr.preprocessing import InputSpec, binarise, load_file
+from lpr.segmentation import Segmentation, batch_inputs, segment
 
 #: The seed of the shipped evaluation (models/plates_eval.json); fixed before the first run.
 DEFAULT_SEED = 5
@@ -317,7 +317,7 @@ def evaluate_plates(
     Scores are given with the plate format (what the service answers) and
     without it (the segmenter and classifier alone).
     """
-    from training.timing import session as onnx_session
+    from lpr.onnx import session as onnx_session
 
     sess = onnx_session(model_path, intra_op_threads=1)
     input_name = sess.get_inputs()[0].name
@@ -404,7 +404,7 @@ def crop_by_crop(
     classifies right one by one. The gap to the plate reader's score is what
     segmentation (and the format) lose or win.
     """
-    from training.timing import session as onnx_session
+    from lpr.onnx import session as onnx_session
 
     sess = onnx_session(model_path, intra_op_threads=1)
     paths = [path for label in LABELS for path in crops[label]]

@@ -20,11 +20,12 @@ from onnxruntime.quantization import (
 )
 
 from training.data import open_dataset, stratified_split
-from training.hashing import sha256_file
+from lpr.hashing import sha256_file
 from training.metrics import score
-from training.preprocessing import InputSpec
-from training.timing import ms_per_image, onnx_predict
-from training.timing import session as onnx_session
+from lpr.preprocessing import InputSpec
+from lpr.onnx import onnx_predict
+from training.timing import ms_per_image
+from lpr.onnx import session as onnx_session
 
 #: Largest accuracy loss (in points) that still lets int8 be the default.
 MAX_ACCURACY_DROP = 0.3

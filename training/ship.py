@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from training.figures import preprocessing_proof
-from training.hashing import sha256_file
+from lpr.hashing import sha256_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 

@@ -19,12 +19,12 @@ import tensorflow as tf
 
 from training.augment import augmented_inputs, load_masks
 from training.data import Dataset, Split, open_dataset, stratified_split
-from training.labels import LABELS, NUM_CLASSES
+from lpr.labels import LABELS, NUM_CLASSES
 from training.models import RECIPES, Recipe, augmenter, build, count_flops
 from training.outlier_exposure import describe, outlier_count, outlier_set, with_outliers
 from training.plate_glyphs import SEED_OFFSET as PLATE_SEED_OFFSET
 from training.plate_glyphs import plate_glyphs
-from training.preprocessing import normalise_into
+from lpr.preprocessing import normalise_into
 
 
 def seed_everything(seed: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.dependencies import MetricsDep, RuntimeDep
+from service.dependencies import EngineDep, MetricsDep
 from service.metrics import CONTENT_TYPE
 from service.schemas import ErrorResponse, Health, ModelInfo, Readiness
 
@@ -27,9 +27,9 @@ async def health() -> Health:
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
     """Readiness: the model is loaded and a warm-up inference has run, so traffic may be sent."""
-    classifier = getattr(request.app.state, "classifier", None)
-    if classifier is not None and classifier.ready:
-        return Readiness(status="ready", model_version=classifier.metadata.model_version)
+    engine = request.app.state.engine
+    if engine is not None and engine.ready:
+        return Readiness(status="ready", model_version=engine.metadata.model_version)
     detail = getattr(request.app.state, "load_error", None) or "the model is still loading"
     return JSONResponse(
         Readiness(status="not_ready", detail=detail).model_dump(exclude_none=True), status_code=503
@@ -37,17 +37,9 @@ async def ready(request: Request) -> Readiness | JSONResponse:
 
 
 @router.get("/model", response_model=ModelInfo, responses={503: {"model": ErrorResponse}})
-async def model_info(runtime: RuntimeDep) -> ModelInfo:
+async def model_info(engine: EngineDep) -> ModelInfo:
     """The shipped metadata (labels, input shape, version, hashes, test metrics) and runtime facts."""
-    info = runtime.classifier.info()
-    batcher = runtime.batcher
-    info["runtime"]["batching"] = {
-        "enabled": batcher.max_batch > 1,
-        "max_batch": batcher.max_batch,
-        "max_wait_ms": batcher.max_wait * 1000.0,
-        "alone_runs": batcher.alone_runs,
-    }
-    return ModelInfo.model_validate(info)
+    return ModelInfo.model_validate(engine.info())
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})

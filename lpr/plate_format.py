@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from training.labels import LABELS
+from lpr.labels import LABELS
 
 ZONE, SERIES = "ba", "pa"
 LOT_DIGITS = (1, 3)

@@ -33,7 +33,7 @@ rules that encode what a Bagmati motorbike plate looks like:
 Everything is computed at a bounded working size (``PLATE_WORKING_SIDE``), and
 the boxes are reported in the *original* image's pixel coordinates. Each
 glyph's mask holds only its own components, ready for
-:func:`training.preprocessing.normalise`.
+:func:`lpr.preprocessing.normalise`.
 
 NumPy, Pillow and SciPy only: the service imports this module.
 """
@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from training.preprocessing import InputSpec, binarise, flatten, normalise, otsu_threshold, whiteness
+from lpr.preprocessing import InputSpec, binarise, flatten, normalise, otsu_threshold, whiteness
 
 #: Longest side segmented. Eight characters in a row at this width keep ~100 px
 #: per character, more than the model's input needs; larger uploads are shrunk.

@@ -1,0 +1,86 @@
+"""The model repository: served files laid out as ``<repository>/<name>/<version>/``, as Triton does.
+
+Each version folder holds ``model.onnx`` and its metadata ``model.json`` (and,
+for the reference, ``model.keras``). A new version is a new folder, so older
+ones stay loadable (``LPR_MODEL_VERSION``) and a rollback is a setting.
+Reports about a model (card, figures, plate evaluations) live apart, in
+``reports/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The checkout's repository: ``models/`` beside the packages.
+DEFAULT_REPOSITORY = Path(__file__).resolve().parents[1] / "models"
+
+#: What the service loads unless told otherwise: the int8 variant of the shipped recipe, which
+#: ``lpr-train quantize`` only ships when it reads the test split as well as float32 does.
+SERVED_MODEL = "lpr-default-int8"
+#: The float32 model that training ships; calibration and quantisation start from it.
+DEFAULT_MODEL = "lpr-default"
+REFERENCE_MODEL = "lpr-reference"
+
+MODEL_FILE = "model.onnx"
+METADATA_FILE = "model.json"
+KERAS_FILE = "model.keras"
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where one version of one model lives."""
+
+    name: str
+    version: str
+    folder: Path
+
+    @property
+    def onnx(self) -> Path:
+        return self.folder / MODEL_FILE
+
+    @property
+    def metadata(self) -> Path:
+        return self.folder / METADATA_FILE
+
+    @property
+    def keras(self) -> Path:
+        return self.folder / KERAS_FILE
+
+    @property
+    def relative(self) -> str:
+        """``<name>/<version>/model.onnx``: how metadata refers to a file, never by absolute path."""
+        return f"{self.name}/{self.version}/{MODEL_FILE}"
+
+
+def _version_key(version: str) -> tuple[int | str, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"[.\-+]", version))
+
+
+def versions(repository: Path, name: str) -> list[str]:
+    """The versions of ``name`` that hold a model, oldest first (numerically: 1.10.0 after 1.9.0)."""
+    folder = Path(repository) / name
+    found = [d.name for d in folder.iterdir() if (d / MODEL_FILE).is_file()] if folder.is_dir() else []
+    return sorted(found, key=_version_key)
+
+
+def locate(repository: Path, name: str, version: str | None = None) -> ModelFiles:
+    """A model's files: the given version, or the newest. Raises ``FileNotFoundError`` naming what exists."""
+    repository = Path(repository)
+    available = versions(repository, name)
+    if version is None:
+        if not available:
+            models = sorted(d.name for d in repository.iterdir() if d.is_dir()) if repository.is_dir() else []
+            raise FileNotFoundError(f"no model '{name}' in {repository} (it holds {models or 'nothing'})")
+        version = available[-1]
+    elif version not in available:
+        raise FileNotFoundError(f"no version {version} of '{name}' in {repository} (it has {available})")
+    return ModelFiles(name, version, repository / name / version)
+
+
+def place(repository: Path, name: str, version: str) -> ModelFiles:
+    """The folder a new version is written to (created)."""
+    files = ModelFiles(name, version, Path(repository) / name / version)
+    files.folder.mkdir(parents=True, exist_ok=True)
+    return files

@@ -1,0 +1,282 @@
+"""The service's one way to the model: every route's inference goes through :class:`InferenceEngine`.
+
+The engine owns the ONNX Runtime session (:class:`lpr.model.Model`), the
+inference worker thread and the dynamic batcher, and knows three jobs:
+
+* :meth:`~InferenceEngine.predict`: one crop. A small crop is prepared on the
+  event loop (cheaper than a hop to a thread); its inference goes to the
+  dynamic batcher (:mod:`service.batching`), which runs it at once when the
+  request is alone and batches it with its neighbours under load.
+* :meth:`~InferenceEngine.predict_many`: many crops in one request. Each file is
+  decoded on its own (a bad one fails alone); the rest of preprocessing runs
+  once per chunk of good files, and each chunk goes to the inference worker
+  (ONNX Runtime releases the GIL) while the next is prepared, so a batch uses
+  two cores.
+* :meth:`~InferenceEngine.read_plate`: a plate, through the one plate reader
+  (:func:`lpr.plate_reader.read_plate`), all its characters in one inference.
+
+Every client mistake comes out as an :class:`~service.errors.APIError` (4xx);
+images classified and refused are counted here, so no route can forget to.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, cast
+
+import numpy as np
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+
+from lpr.confidence import rank
+from lpr.model import Model
+from lpr.plate_reader import read_plate
+from lpr.preprocessing import InputSpec, inputs_into
+from service.batching import BatcherClosed, MicroBatcher
+from service.config import Settings
+from service.errors import APIError
+from service.metrics import Metrics
+from service.uploads import decode, decode_whiteness, open_upload, prepare, upload_error
+
+logger = logging.getLogger("service.engine")
+
+#: A ranked answer (``label``, ``devanagari``, ``confidence``, ``unknown``, ``probabilities``) or an error.
+Outcome = dict[str, Any] | APIError
+
+#: Uploads up to this many pixels are prepared on the event loop: a 512 x 512
+#: crop takes well under a millisecond, and real crops are far smaller.
+INLINE_PIXELS = 512 * 512
+
+
+class InferenceEngine:
+    """The loaded model, its inference thread(s) and the three jobs the routes ask of it."""
+
+    def __init__(
+        self,
+        model: Model,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        others_in_flight: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.model = model
+        self.metadata = model.metadata
+        self.settings = settings
+        self.metrics = metrics
+        # One worker: the request thread itself runs whatever the worker has not started once it
+        # is done preparing (:meth:`classify_files`), and a second worker would only take the
+        # core that preparing needs.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lpr-onnx")
+        max_batch = settings.batch_max_size if settings.batching else 1
+        self.batcher = MicroBatcher(
+            self.classify,
+            model.empty_batch(max_batch),
+            max_batch=max_batch,
+            max_wait=settings.batch_max_wait_ms / 1000.0,
+            others_in_flight=others_in_flight,
+        )
+        self._ready = threading.Event()
+
+    @classmethod
+    def load(
+        cls, settings: Settings, metrics: Metrics, *, others_in_flight: Callable[[], bool] = lambda: False
+    ) -> InferenceEngine:
+        """Load and warm up the configured model (blocking: the lifespan runs it in a thread)."""
+        model_path, metadata_path = settings.model_files()
+        model = Model(
+            model_path,
+            metadata_path,
+            intra_op_threads=settings.intra_op_threads,
+            inter_op_threads=settings.inter_op_threads,
+        )
+        # A single image, a full dynamic batch and the largest upload batch, so no first request pays.
+        model.warm_up(batch_sizes=(1, settings.batch_max_size, settings.max_batch_files))
+        engine = cls(model, settings, metrics, others_in_flight=others_in_flight)
+        engine._ready.set()
+        meta = model.metadata
+        metrics.model_info.labels(meta.name, meta.version, model.sha256).set(1)
+        metrics.ready.set(1)
+        logger.info("serving %s from %s", meta.model_version, model.model_path)
+        return engine
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    # -- inference -------------------------------------------------------------------------------
+
+    def classify(self, batch: np.ndarray) -> np.ndarray:
+        """Uncalibrated probabilities for a preprocessed batch, timed into the metrics."""
+        started = time.perf_counter()
+        probabilities = self.model.run(batch)
+        self.metrics.observe_inference(time.perf_counter() - started, len(batch))
+        return probabilities
+
+    def submit(self, batch: np.ndarray) -> Future[np.ndarray]:
+        """:meth:`classify` on the inference worker; ``batch`` must not change until the result is in."""
+        return self._pool.submit(self.classify, batch)
+
+    def _count(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, APIError):
+                self.metrics.images_rejected.labels(outcome.code).inc()
+            else:
+                self.metrics.images_classified.labels(outcome["label"]).inc()
+
+    def _open(self, data: bytes) -> Image.Image:
+        """The upload's header, checked against the limits (nothing decoded yet)."""
+        settings = self.settings
+        return open_upload(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+
+    # -- the three jobs --------------------------------------------------------------------------
+
+    async def predict(self, data: bytes) -> dict[str, Any]:
+        """One crop's ranked answer; a client mistake raises :class:`APIError`."""
+        try:
+            with self.batcher.arrival() as arrival:
+                image = self._open(data)
+                spec = self.metadata.spec
+                if image.width * image.height <= INLINE_PIXELS:
+                    tensor = prepare(image, spec)
+                else:
+                    tensor = await run_in_threadpool(prepare, image, spec)
+                probabilities = await arrival.classify(tensor)
+        except BatcherClosed as exc:
+            raise APIError("shutting_down", "the service is shutting down; retry on another replica") from exc
+        except APIError as exc:
+            self._count([exc])
+            raise
+        (answer,) = rank(probabilities[None], self.metadata)
+        self._count([answer])
+        return answer
+
+    async def predict_many(self, files: Sequence[bytes]) -> list[Outcome]:
+        """One outcome per file, in order, off the event loop; a bad file gets its own error."""
+        return await run_in_threadpool(self.classify_files, files)
+
+    async def read_plate(self, data: bytes) -> dict[str, Any]:
+        """A plate image to the ``/read-plate`` answer (without the file name)."""
+        try:
+            return await run_in_threadpool(self._read_plate, data)
+        except APIError as exc:
+            self._count([exc])
+            raise
+
+    def _read_plate(self, data: bytes) -> dict[str, Any]:
+        image = decode(self._open(data))
+
+        def classify(batch: np.ndarray) -> np.ndarray:
+            try:
+                return self.classify(batch)
+            except Exception as exc:  # the model's failure, not the upload's: stays a 500
+                raise _InferenceFailed from exc
+
+        try:
+            reading = read_plate(image, classify, self.metadata)
+        except _InferenceFailed as failure:
+            raise cast(Exception, failure.__cause__) from None
+        except Exception as exc:  # SciPy/NumPy on a hostile image: still the input's fault
+            raise upload_error(exc) from exc
+        return reading.answer(self.metadata.model_version)
+
+    def classify_files(self, files: Sequence[bytes]) -> list[Outcome]:
+        """One outcome per uploaded file, in order (blocking; :meth:`predict_many` runs it in a thread).
+
+        Each file is opened and decoded on its own; the rest of preprocessing
+        (Python, holds the GIL) then runs once per chunk of good files, with
+        NumPy calls shared by the chunk, writing straight into one batch
+        buffer. Every ``settings.inference_chunk`` good images go to the
+        inference worker while this thread prepares the next ones; 0 makes the
+        whole batch one call.
+        """
+        spec = self.metadata.spec
+        chunk = self.settings.inference_chunk or len(files)
+        outcomes: list[Outcome | None] = [None] * len(files)
+        batch = self.model.empty_batch(len(files))
+        good: list[int] = []
+        grays: list[np.ndarray] = []
+        pending: list[tuple[np.ndarray, Future[np.ndarray]]] = []  # rows handed to the worker, and result
+        sent = 0  # rows of ``batch`` already handed to ONNX Runtime
+
+        def hand_off(start: int, end: int) -> None:
+            rows = batch[start:end]
+            pending.append((rows, self.submit(rows)))
+
+        for index, data in enumerate(files):
+            try:
+                grays.append(decode_whiteness(self._open(data)))
+                good.append(index)
+            except APIError as exc:
+                outcomes[index] = exc
+            if len(grays) == chunk and index < len(files) - 1:
+                _inputs(grays, spec, batch[sent:])
+                hand_off(sent, len(good))
+                sent, grays = len(good), []
+        _inputs(grays, spec, batch[sent:])
+        # The last chunk goes in two halves, so that the worker, idle by now if it kept up, takes one.
+        if len(good) - sent > 1:
+            middle = sent + (len(good) - sent) // 2
+            hand_off(sent, middle)
+            sent = middle
+        if len(good) > sent:
+            hand_off(sent, len(good))
+        # Work stealing: whatever the worker has not started yet runs here, last first, so that
+        # once preparing is done both cores finish the inference together.
+        results: list[np.ndarray | None] = [None] * len(pending)
+        for k in range(len(pending) - 1, -1, -1):
+            rows, future = pending[k]
+            if not future.cancel():
+                break
+            results[k] = self.classify(rows)
+        chunks = [r if r is not None else f.result() for r, (_, f) in zip(results, pending, strict=True)]
+        if good:
+            probabilities = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+            for answer, index in zip(rank(probabilities, self.metadata), good, strict=True):
+                outcomes[index] = answer
+        assert all(outcome is not None for outcome in outcomes)
+        self._count(cast(list[Outcome], outcomes))
+        return cast(list[Outcome], outcomes)
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """``GET /model``: the metadata, what this process loaded, and how it batches."""
+        info = self.model.info()
+        batcher = self.batcher
+        info["runtime"]["ready"] = self.ready
+        info["runtime"]["batching"] = {
+            "enabled": batcher.max_batch > 1,
+            "max_batch": batcher.max_batch,
+            "max_wait_ms": batcher.max_wait * 1000.0,
+            "alone_runs": batcher.alone_runs,
+        }
+        return info
+
+    def close(self) -> None:
+        """Refuse new work, finish what is queued, stop the threads."""
+        self._ready.clear()
+        self.batcher.close()
+        self._pool.shutdown(wait=True)
+
+
+class _InferenceFailed(Exception):
+    """Carries a model failure out of the plate reader past the upload-error mapping."""
+
+
+def _inputs(grays: list[np.ndarray], spec: InputSpec, out: np.ndarray) -> None:
+    """A chunk of decoded files to model inputs in ``out``.
+
+    Only decoded uint8 arrays reach this step, and nothing in it depends on
+    what the client sent beyond their pixels; should it fail all the same, no
+    file is lost: each is retried alone.
+    """
+    try:
+        inputs_into(grays, spec, out)
+    except Exception:
+        logger.exception("preparing a chunk of %d files failed; retrying them one by one", len(grays))
+        for row, gray in enumerate(grays):
+            inputs_into([gray], spec, out[row:])
