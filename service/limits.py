@@ -9,9 +9,11 @@ limit. Nothing of a refused body is kept in memory.
 Most HTTP clients (httpx, requests, urllib) send the whole body before they read
 the answer. Closing the connection on them while they are still sending makes
 the kernel reset it, and the client sees "connection reset" instead of the 413.
-So a refused body up to :data:`DRAIN_ALLOWANCE` bytes over the limit is read
-and thrown away first, and the connection stays open; only a larger one is
-refused at once, with the connection closed.
+So the 413 is sent at once and the connection is left open: uvicorn's
+HTTP/1.1 protocol discards the rest of a request whose response is complete as
+it arrives, then takes the next request on the same connection, as nginx's
+lingering close does (and, like it, closes a connection whose client keeps
+sending past the keep-alive timeout).
 """
 
 from __future__ import annotations
@@ -26,9 +28,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.config import Settings
 from service.errors import error_response
 from service.multipart import UPLOAD_EXTENSION
-
-#: How far past its limit a refused body is still read (and discarded) so the client gets the 413.
-DRAIN_ALLOWANCE = 16 * 1024 * 1024
 
 
 def upload_limits(routes: Iterable[BaseRoute], settings: Settings) -> dict[str, int]:
@@ -51,20 +50,6 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _drain(receive: Receive, allowance: int) -> bool:
-    """Read and discard the rest of the body; False if it ran past ``allowance`` bytes or the client left."""
-    drained = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return False
-        drained += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return True
-        if drained > allowance:
-            return False
-
-
 class BodySizeLimitMiddleware:
     """Per-path byte limits for request bodies; paths not listed are not limited."""
 
@@ -82,16 +67,13 @@ class BodySizeLimitMiddleware:
                     return None
         return None
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int, *, close: bool) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(
             "request_too_large",
             f"the request body is over the limit of {limit} bytes for {scope['path']}",
             413,
             limit=limit,
         )
-        if close:
-            # The rest of the body is not read, so the connection cannot carry another request.
-            response.headers["connection"] = "close"
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,21 +83,18 @@ class BodySizeLimitMiddleware:
             return
         declared = self._declared_length(scope)
         if declared is not None and declared > limit:
-            drained = declared - limit <= DRAIN_ALLOWANCE and await _drain(receive, declared)
-            await self._refuse(scope, receive, send, limit, close=not drained)
+            await self._refuse(scope, receive, send, limit)
             return
 
         received = 0
         exceeded = False
-        more_body = True
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded, more_body
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                more_body = message.get("more_body", False)
                 if received > limit:
                     exceeded = True
                     raise _BodyTooLarge
@@ -133,5 +112,4 @@ class BodySizeLimitMiddleware:
         with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, limited_receive, guarded_send)
         if exceeded and not response_started:
-            drained = not more_body or await _drain(receive, DRAIN_ALLOWANCE)
-            await self._refuse(scope, receive, send, limit, close=not drained)
+            await self._refuse(scope, receive, send, limit)

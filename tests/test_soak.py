@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -56,8 +58,9 @@ def test_oversized_body_gets_its_413_not_a_reset(tmp_path: Path, samples: dict[s
     The soak run found this: answering early and closing while the client is
     still sending makes the kernel reset the connection, and httpx's async
     client then reports "connection reset" (every time, even alone) instead of
-    the error. The service now reads and discards such a body, keeping the
-    connection, so the answer arrives and the next request can follow on it.
+    the error. The service now answers at once and keeps the connection (uvicorn
+    discards the rest of the body as it arrives), so the answer arrives and the
+    next request can follow on it.
     """
     base, process = start_server(tmp_path / "server.log", LPR_MAX_UPLOAD_BYTES="65536")
     big = b"\x00" * 200_000  # three times the /predict body limit
@@ -101,3 +104,50 @@ def test_oversized_body_gets_its_413_not_a_reset(tmp_path: Path, samples: dict[s
         process.terminate()
         process.wait(timeout=20)
     assert answers == [(413, "request_too_large", 200, "ba")] * 6
+
+
+def test_a_30_mb_upload_is_sent_whole_and_answered_413(tmp_path: Path, samples: dict[str, bytes]) -> None:
+    """The issue's case: 30 MB to /predict, written at a network's pace, then the answer read.
+
+    Before, the connection was reset while the client was still writing (far
+    past the old drain allowance), so the client saw a network error.
+    """
+    base, process = start_server(tmp_path / "server.log")
+    port = int(base.rsplit(":", 1)[1])
+    size, boundary = 30 * 1024 * 1024, "b0undary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'.encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    request = (
+        f"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary={boundary}"
+        f"\r\nContent-Length: {len(head) + size + len(tail)}\r\n\r\n"
+    ).encode()
+    try:
+        wait_until_ready(base, process)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(request + head)
+            chunk = bytes(64 * 1024)
+            for _ in range(size // len(chunk)):
+                sock.sendall(chunk)
+                time.sleep(0.0002)  # a fast network, not loopback's instant buffers
+            sock.sendall(tail)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                answer += sock.recv(65536)
+            head_part, _, body = answer.partition(b"\r\n\r\n")
+            assert head_part.startswith(b"HTTP/1.1 413"), head_part
+            assert json.loads(body)["error"]["code"] == "request_too_large"
+            # The same connection carries the next request.
+            part = 'Content-Disposition: form-data; name="file"; filename="ba.png"\r\n\r\n'
+            upload = f"--{boundary}\r\n{part}".encode() + samples["ba"] + tail
+            sock.sendall(
+                f"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; "
+                f"boundary={boundary}\r\nContent-Length: {len(upload)}\r\n\r\n".encode()
+                + upload
+            )
+            again = b""
+            while not again.rstrip().endswith(b"}"):
+                again += sock.recv(65536)
+            assert again.startswith(b"HTTP/1.1 200"), again[:200]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
