@@ -18,7 +18,7 @@ COPY training/ training/
 RUN pip install --no-cache-dir ".[train]"
 ENV HOME=/tmp
 ENTRYPOINT ["lpr-train"]
-CMD ["train", "--data", "/data", "--arch", "compact-ink16", "--out", "/runs"]
+CMD ["train", "--data", "/data", "--out", "/runs"]
 
 FROM base AS serve
 # Serving dependencies only: the project without extras, and no training/ package.

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from conftest import TEST_CROPS
 from fastapi.testclient import TestClient
 
-from service.config import Settings
-from service.model import ModelMetadata
-from service.pipeline import rank
-from training.calibration import OOD_SEED, choose_threshold, fit_temperature, nll
+from lpr.confidence import apply_temperature, rank, unknown
 from lpr.labels import LABELS
+from lpr.model import ModelMetadata
+from lpr.repository import DEFAULT_MODEL, locate
+from service.config import Settings
+from training.calibration import OOD_SEED, choose_threshold, fit_temperature, nll
 from training.ood import FONT_PACKAGES, generate, holdout_split, missing_fonts, render
-from lpr.confidence import apply_temperature, unknown
 
 needs_fonts = pytest.mark.skipif(
     bool(missing_fonts()),
@@ -72,9 +71,12 @@ def test_threshold_flags_at_most_the_allowed_share() -> None:
     assert np.mean(confidence <= t) > 0.005  # the largest such threshold
 
 
-@pytest.mark.parametrize("name", ["lpr-default.json", "lpr-default.int8.json"])
+@pytest.mark.parametrize("name", [DEFAULT_MODEL, f"{DEFAULT_MODEL}-int8"])
 def test_shipped_metadata_records_calibration_fitted_on_validation(name: str) -> None:
-    meta = json.loads((Path(__file__).resolve().parents[1] / "models" / name).read_text())
+    """Both files of the newest shipped version, each with its own fit."""
+    repository = Path(__file__).resolve().parents[1] / "models"
+    version = locate(repository, DEFAULT_MODEL).version
+    meta = json.loads(locate(repository, name, version).metadata.read_text())
     block = meta["calibration"]
     assert block["fitted_on"] == "validation"
     assert block["validation_size"] == meta["dataset"]["sizes"]["val"]
@@ -88,14 +90,14 @@ def test_metadata_without_calibration_still_loads_and_flags_nothing(
     tmp_path: Path, settings: Settings
 ) -> None:
     """Models shipped before calibration keep working: T = 1, threshold 0."""
-    raw = json.loads(settings.resolved_metadata_path.read_text())
+    raw = json.loads(settings.model_files()[1].read_text())
     raw.pop("calibration", None)
     path = tmp_path / "old.json"
     path.write_text(json.dumps(raw))
     meta = ModelMetadata.load(path)
     assert (meta.temperature, meta.threshold) == (1.0, 0.0)
     p = np.full((1, len(LABELS)), 1.0 / len(LABELS), dtype=np.float32)  # as unsure as it gets
-    (answer,) = rank(SimpleNamespace(metadata=meta), p)
+    (answer,) = rank(p, meta)
     assert answer["unknown"] is False
     assert answer["confidence"] == pytest.approx(1.0 / len(LABELS), abs=1e-6)
 
@@ -119,7 +121,7 @@ def test_in_class_test_crops_are_rarely_flagged(client: TestClient, settings: Se
     results = _batch(client, [p.read_bytes() for p in paths])
     flagged = np.mean([r["unknown"] for r in results])
     assert flagged < 0.01
-    recorded = json.loads(settings.resolved_metadata_path.read_text())["calibration"]["in_class_test_flagged"]
+    recorded = json.loads(settings.model_files()[1].read_text())["calibration"]["in_class_test_flagged"]
     assert flagged == pytest.approx(recorded, abs=1.5 / len(paths))
     assert all(isinstance(r["unknown"], bool) for r in results)
 
@@ -168,3 +170,38 @@ def test_unknown_rule_is_strictly_below_threshold() -> None:
     q = np.array([[0.4, 0.6], [0.7, 0.3]])
     assert unknown(q, 0.6).tolist() == [False, False]
     assert unknown(q, 0.65).tolist() == [True, False]
+
+
+def test_calibrate_writes_each_variant_of_the_newest_version_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lpr-train calibrate`` finds its models in the repository: the newest ``lpr-default`` and the
+    int8 variant of that same version, never an older int8 (the fit itself is stubbed out here)."""
+    import shutil
+
+    from training import calibration
+
+    source = Path(__file__).resolve().parents[1] / "models"
+    version = locate(source, DEFAULT_MODEL).version
+    for name in (DEFAULT_MODEL, f"{DEFAULT_MODEL}-int8"):
+        shutil.copytree(source / name / version, tmp_path / name / version)
+    shutil.copytree(source / f"{DEFAULT_MODEL}-int8" / version, tmp_path / f"{DEFAULT_MODEL}-int8" / "0.9.0")
+    seen: list[Path] = []
+    monkeypatch.setattr(calibration.EvaluationInputs, "build", classmethod(lambda cls, *a, **k: None))
+
+    def fake_fit(onnx_path: Path, inputs: object) -> dict:
+        seen.append(onnx_path)
+        return {"temperature": 0.5, "ood": {}}
+
+    monkeypatch.setattr(calibration, "calibrate_model", fake_fit)
+    results = calibration.calibrate_shipped(tmp_path, data=tmp_path / "unused")
+    assert sorted(results) == [f"{DEFAULT_MODEL} {version}", f"{DEFAULT_MODEL}-int8 {version}"]
+    assert [p.relative_to(tmp_path).parts[:2] for p in seen] == [
+        (DEFAULT_MODEL, version),
+        (f"{DEFAULT_MODEL}-int8", version),
+    ]
+    for name in (DEFAULT_MODEL, f"{DEFAULT_MODEL}-int8"):
+        meta = json.loads((tmp_path / name / version / "model.json").read_text())
+        assert meta["calibration"]["temperature"] == 0.5 and "root" not in meta["dataset"]
+    older = json.loads((tmp_path / f"{DEFAULT_MODEL}-int8" / "0.9.0" / "model.json").read_text())
+    assert older["calibration"]["temperature"] != 0.5

@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from test_server import start_server, wait_until_ready
 
-from service.routers.page import ASSETS
 from lpr.labels import DEVANAGARI
+from service.routers.page import ASSETS
 
 STATIC = ROOT / "service" / "static"
 ARTIFACTS = ROOT / "test-artifacts"

@@ -17,10 +17,10 @@ from conftest import ROOT, SAMPLES, TEST_CROPS, encode, make_client, png_bomb
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.plate_schemas import PlateReading
 from lpr.labels import DEVANAGARI
-from training.plates import DEFAULT_SEED, Plate, generate_plates
 from lpr.segmentation import segment
+from service.plate_schemas import PlateReading
+from training.plates import DEFAULT_SEED, Plate, generate_plates
 
 PLATE_RED = (185, 40, 52)
 
@@ -192,38 +192,35 @@ def test_the_shipped_plate_evaluation() -> None:
     for: it loses at most two points to that ceiling, segments nearly every
     plate right, and stays above the paper's 75 %.
     """
-    report = json.loads(Path(ROOT / "models" / "plates_eval.json").read_text())
+    report = json.loads(Path(ROOT / "reports" / "plates_eval.json").read_text())
     assert report["crops"] == "test" and report["seed"] == DEFAULT_SEED and report["plates"] >= 300
     assert report["two_row_plates"] >= 100 and report["one_row_plates"] >= 100
     assert report["segmentation_accuracy"] >= 0.98
     assert report["whole_plate_accuracy"] >= report["crop_by_crop"]["whole_plate_accuracy"] - 0.02
     assert report["whole_plate_accuracy"] >= 0.8 and report["character_accuracy"] >= 0.97
-    assert (ROOT / "models" / "figures" / "plates_examples.png").is_file()
+    assert report["model_file"] == "lpr-default-int8/1.4.0/model.onnx", "repository-relative, the served file"
+    assert (ROOT / "reports" / "figures" / "plates_examples.png").is_file()
 
 
-def test_plate_glyphs_for_training_carry_the_label_of_the_crop_painted_there() -> None:
-    """The recipe's plate glyphs (``training.plate_glyphs``): cut by the segmenter, labelled by the truth.
+def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Path) -> None:
+    """``lpr-train plates`` scores what :func:`lpr.plate_reader.read_plate` answers, and writes its
+    report and figure to the reports folder it is given, nothing into the model repository."""
+    from lpr.model import Model
+    from lpr.plate_reader import read_plate
+    from training.plates import run_plate_eval, served_files
 
-    Composed from *training* crops under a seed of their own. The shipped model
-    reads them; a label shifted by one glyph, or rows paired wrongly, would
-    leave it agreeing with a tenth of them, not nine tenths.
-    """
-    from service.model import Classifier
-    from lpr.labels import LABELS
-    from training.plate_glyphs import SEED_OFFSET, plate_glyphs
-    from lpr.preprocessing import normalise_into
+    repository = ROOT / "models"
+    before = sorted(p.relative_to(repository) for p in repository.rglob("*"))
+    report = run_plate_eval(TEST_CROPS.parent, repository, count=8, reports=tmp_path)
+    assert (tmp_path / "plates_eval.json").is_file()
+    assert (tmp_path / "figures" / "plates_examples.png").is_file()
+    assert sorted(p.relative_to(repository) for p in repository.rglob("*")) == before
+    assert json.loads((tmp_path / "plates_eval.json").read_text()) == report
 
-    train = TEST_CROPS.parent / "train"
-    crops = {label: sorted((train / label).glob("*.jpg"))[:15] for label in LABELS}
-    masks, labels, used = plate_glyphs(crops, plates=12, seed=0)
-    assert SEED_OFFSET != DEFAULT_SEED, "never the evaluation's plates"
-    assert used >= 6 and len(masks) == len(labels) >= 4 * used
-    assert {LABELS[k] for k in labels} >= {"ba", "pa"}
-    classifier = Classifier(
-        ROOT / "models" / "lpr-default.int8.onnx", ROOT / "models" / "lpr-default.int8.json"
-    )
-    spec = classifier.metadata.spec
-    inputs = normalise_into(masks, spec, np.empty((len(masks), *spec.shape), np.float32))
-    agree = float((classifier.classify(inputs).argmax(axis=1) == labels).mean())
-    classifier.close()
-    assert agree > 0.9
+    served = served_files(repository)
+    model = Model(served.onnx, served.metadata)
+    wrong = {e["index"]: e["read"] for e in report["errors"]}
+    for index, plate in enumerate(generate_plates(TEST_CROPS, count=8, seed=DEFAULT_SEED)):
+        read = read_plate(plate.image, model.run, model.metadata).labels
+        assert read == wrong.get(index, plate.rows)
+    assert report["model"] == model.metadata.model_version

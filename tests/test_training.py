@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="the training extra is not installed")
 
-from training.data import open_dataset, stratified_split
 from lpr.labels import DEVANAGARI, LABELS
+from training.data import open_dataset, stratified_split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = SHARED / "data" / "lpr"
@@ -96,7 +96,8 @@ def test_unknown_layout_is_a_clear_error(tmp_path: Path) -> None:
 def test_reference_model_is_the_published_design() -> None:
     import keras
 
-    from training.models import RECIPES, build, count_flops
+    from training.models import build, count_flops
+    from training.recipes import RECIPES
 
     model = build(RECIPES["reference"], steps_per_epoch=1)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -117,7 +118,8 @@ def test_compact_model_folds_every_pixel_and_halves_the_compute() -> None:
     import keras
     import tensorflow as tf
 
-    from training.models import RECIPES, build, count_flops, space_to_depth
+    from training.models import build, count_flops, space_to_depth
+    from training.recipes import RECIPES
 
     x = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
     inputs = keras.Input((32, 32, 1))
@@ -160,8 +162,8 @@ def test_exported_onnx_matches_keras_on_the_test_split(smoke_run: Path) -> None:
     import keras
     import onnxruntime as ort
 
-    from training.export import PARITY_TOLERANCE
     from lpr.hashing import sha256_file
+    from training.export import PARITY_TOLERANCE
 
     meta = json.loads((smoke_run / "model.json").read_text())
     assert meta["parity"]["n"] == 403 and meta["parity"]["argmax_mismatches"] == 0
@@ -189,21 +191,56 @@ def test_parity_check_rejects_a_disagreeing_model() -> None:
         check_parity(p, q)
 
 
-def test_ship_copies_model_and_metadata(smoke_run: Path, tmp_path: Path) -> None:
-    from lpr.hashing import sha256_file
-    from training.ship import ship
+def test_exported_metadata_names_its_dataset_and_no_path_of_this_machine(smoke_run: Path) -> None:
+    run = json.loads((smoke_run / "run.json").read_text())
+    meta = json.loads((smoke_run / "model.json").read_text())
+    assert run["dataset"]["root"] == str(DATA.resolve()), "the run folder keeps it, for lpr-train evaluate"
+    assert "root" not in meta["dataset"] and meta["dataset"]["name"] == "lpr"
+    assert str(Path.cwd()) not in json.dumps(meta) and str(SHARED.resolve()) not in json.dumps(meta)
+    assert meta["onnx"]["file"] == "model.onnx"
 
-    written = ship(smoke_run, tmp_path, name="lpr-smoke")
-    meta = json.loads((tmp_path / "lpr-smoke.json").read_text())
-    assert meta["name"] == "lpr-smoke" and meta["onnx"]["file"] == "lpr-smoke.onnx"
-    assert meta["onnx"]["sha256"] == sha256_file(tmp_path / "lpr-smoke.onnx")
-    assert (tmp_path / "figures" / "test_errors.png") in written
+
+def test_ship_writes_a_new_version_folder_and_never_overwrites_one(smoke_run: Path, tmp_path: Path) -> None:
+    from lpr.hashing import sha256_file
+    from lpr.model import Model
+    from lpr.repository import locate
+    from training.ship import VersionExistsError, ship
+
+    repository, reports = tmp_path / "models", tmp_path / "reports"
+    written = ship(smoke_run, repository, name="lpr-smoke", reports=reports)
+    version = json.loads((smoke_run / "model.json").read_text())["version"]
+    files = locate(repository, "lpr-smoke")
+    assert files.version == version and files.folder == repository / "lpr-smoke" / version
+    meta = json.loads(files.metadata.read_text())
+    assert meta["name"] == "lpr-smoke" and meta["onnx"]["file"] == "model.onnx"
+    assert meta["onnx"]["sha256"] == sha256_file(files.onnx)
+    assert "root" not in meta["dataset"] and meta["dataset"]["name"] == "lpr"
+    assert Model(files.onnx, files.metadata).metadata.model_version == f"lpr-smoke {version}"
+    # Figures are reports, not model files: reports/<name>/figures for a name other than the two shipped.
+    assert reports / "lpr-smoke" / "figures" / "test_errors.png" in written
+    assert not list(repository.rglob("*.png"))
+
+    before = files.onnx.read_bytes()
+    files.onnx.write_bytes(b"edited")
+    with pytest.raises(VersionExistsError, match="--force"):
+        ship(smoke_run, repository, name="lpr-smoke", reports=reports)
+    assert files.onnx.read_bytes() == b"edited"
+    ship(smoke_run, repository, name="lpr-smoke", reports=reports, force=True)
+    assert files.onnx.read_bytes() == before
+
+
+def test_figures_of_the_shipped_names_keep_their_places(tmp_path: Path) -> None:
+    from training.reports import figures_dir
+
+    assert figures_dir(tmp_path, "lpr-default") == tmp_path / "figures"
+    assert figures_dir(tmp_path, "lpr-reference") == tmp_path / "reference" / "figures"
+    assert figures_dir(tmp_path, "lpr-other") == tmp_path / "lpr-other" / "figures"
 
 
 def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
     """``default`` (model 1.0.0) stays reproducible; ``default-oe`` adds outliers, frame strips, epochs."""
 
-    from training.models import RECIPES
+    from training.recipes import RECIPES
 
     assert RECIPES["default"].outlier_exposure == 0
     assert RECIPES["default-oe"].outlier_exposure > 0
@@ -220,7 +257,7 @@ def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
 
 def test_the_shipped_recipe_is_compact_oe_with_more_ink_variants_only() -> None:
     """1.3.0's recipe stays reproducible; 1.4.0 changes the variant count and nothing else."""
-    from training.models import RECIPES
+    from training.recipes import RECIPES
 
     newer, older = RECIPES["compact-ink16"], RECIPES["compact-oe"]
     assert newer.ink_copies == 4 * older.ink_copies
@@ -256,18 +293,50 @@ def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:
     assert _plate_only_note(plates) == ""
 
 
-def test_the_cli_offers_every_recipe_and_only_those() -> None:
-    from training.cli import ARCHES
-    from training.models import RECIPES
+def test_the_cli_offers_every_recipe_and_trains_the_shipped_one_by_default() -> None:
+    from training.cli import _parser
+    from training.recipes import RECIPES, SHIPPED
 
-    assert sorted(ARCHES) == sorted(RECIPES)
+    train = _parser()._subparsers._group_actions[0].choices["train"]
+    arch = next(action for action in train._actions if action.dest == "arch")
+    assert list(arch.choices) == list(RECIPES)
+    assert _parser().parse_args(["train", "--data", "d"]).arch == SHIPPED
+    # Dropped experiments (lost on validation, never shipped) are gone, not options.
+    assert "small-oe" not in RECIPES and "plate_glyphs" not in RECIPES[SHIPPED].to_dict()
+
+
+def test_the_cli_help_does_not_import_keras() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from training.cli import _parser; _parser().format_help(); "
+        "sys.exit(bool({'keras', 'tensorflow'} & set(sys.modules)))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_make_docker_and_compose_train_the_shipped_recipe_by_default() -> None:
+    """None of them names a recipe: they take the CLI's default, the shipped one, from one place."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    makefile = (root / "Makefile").read_text()
+    train_line = makefile.split("\ntrain:", 1)[1].splitlines()[1]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["train"]["command"]
+    dockerfile_cmd = next(
+        line for line in (root / "Dockerfile").read_text().splitlines() if line.startswith('CMD ["train"')
+    )
+    for command in (train_line, " ".join(compose), dockerfile_cmd):
+        assert "train" in command and "--data" in command, command
+        assert "--arch" not in command, command
 
 
 def test_outliers_are_appended_with_uniform_targets_the_loss_wants_matched() -> None:
     import keras
 
-    from training.models import RECIPES
     from training.outlier_exposure import with_outliers
+    from training.recipes import RECIPES
 
     x_fit = np.zeros((3, 32, 32, 1), np.float32)
     x_out = np.ones((2, 32, 32, 1), np.float32)

@@ -26,15 +26,18 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from training.data import Split, open_dataset, stratified_split
+from lpr.confidence import apply_temperature, unknown
 from lpr.labels import LABELS
+from lpr.onnx import onnx_predict
+from lpr.onnx import session as onnx_session
+from lpr.preprocessing import InputSpec
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate, versions
+from training.data import Split, dataset_record, open_dataset, recorded_root, stratified_split
 from training.metrics import expected_calibration_error
 from training.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
 from training.ood import load as load_ood
-from lpr.preprocessing import InputSpec
-from lpr.confidence import apply_temperature, unknown
-from lpr.onnx import onnx_predict
-from lpr.onnx import session as onnx_session
+from training.quantize import INT8_MODEL
+from training.reports import OOD_FIGURE, REPORTS, figures_dir
 
 #: Share of in-class validation crops the threshold may flag.
 MAX_VALIDATION_FLAGGED = 0.005
@@ -90,8 +93,11 @@ def choose_threshold(confidence: np.ndarray, max_flagged: float = MAX_VALIDATION
 
 
 def validation_split(meta: dict, data: str | Path | None = None) -> tuple[Split, Split]:
-    """``(validation, test)`` of the run that produced ``meta``, rebuilt as training did."""
-    dataset = open_dataset(data or meta["dataset"]["root"], seed=meta["seed"])
+    """``(validation, test)`` of the run that produced ``meta``, rebuilt as training did.
+
+    ``data``: the dataset root; by default ``../shared/data/<name>``, the name the metadata records.
+    """
+    dataset = open_dataset(recorded_root(meta, data), seed=meta["seed"])
     _, val = stratified_split(dataset.train, meta["training"]["recipe"]["val_fraction"], meta["seed"])
     expected = meta["dataset"]["sizes"]["val"]
     if len(val) != expected:
@@ -268,31 +274,41 @@ def ood_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path
 
 
 def calibrate_shipped(
-    models_dir: str | Path, data: str | Path | None = None, figure: bool = False
+    repository: str | Path = DEFAULT_REPOSITORY,
+    data: str | Path | None = None,
+    figure: bool = False,
+    reports: str | Path = REPORTS,
 ) -> dict[str, dict]:
-    """Calibrate ``lpr-default`` and its int8 variant; add a ``calibration`` block to each ``.json``.
+    """Calibrate the newest ``lpr-default`` and its int8 variant; add a ``calibration`` block to each
+    ``model.json``. Keyed by ``"<name> <version>"``.
 
-    Each variant gets its own fit (its probabilities differ slightly). Only the
-    ``calibration`` key is written; everything else in the metadata is kept.
+    The int8 variant is the one of the same version (``lpr-train quantize`` writes
+    it there); an older int8 version is not calibrated against a newer model's
+    validation split. Each variant gets its own fit (its probabilities differ
+    slightly). Only the ``calibration`` key is written (and the dataset recorded
+    by name); everything else in the metadata is kept.
     """
-    models_dir = Path(models_dir)
-    shipped = json.loads((models_dir / "lpr-default.json").read_text())
+    repository = Path(repository)
+    shipped_files = locate(repository, DEFAULT_MODEL)
+    shipped = json.loads(shipped_files.metadata.read_text())
     # A model trained on out-of-class crops (outlier exposure) is measured on the symbols
     # it never saw, or the flagged share would measure memorisation.
     exposed = bool(shipped["training"]["recipe"].get("outlier_exposure"))
     inputs = EvaluationInputs.build(shipped, data, vocabulary=holdout_split()[1] if exposed else FULL)
+    models = [shipped_files]
+    if shipped_files.version in versions(repository, INT8_MODEL):
+        models.append(locate(repository, INT8_MODEL, shipped_files.version))
     results: dict[str, dict] = {}
-    for meta_path in (models_dir / "lpr-default.json", models_dir / "lpr-default.int8.json"):
-        if not meta_path.is_file():
-            continue
-        meta = json.loads(meta_path.read_text())
-        onnx_path = models_dir / meta["onnx"]["file"]
-        block = calibrate_model(onnx_path, inputs)
+    for files in models:
+        meta = json.loads(files.metadata.read_text())
+        block = calibrate_model(files.onnx, inputs)
         block["ood"]["symbols"] = "held-out half (training.ood.holdout_split)" if exposed else "all"
         meta["calibration"] = block
-        meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        results[meta_path.name] = block
-        if figure and meta_path.name == "lpr-default.json":
-            (models_dir / "figures").mkdir(exist_ok=True)
-            ood_figure(onnx_path, block, inputs, models_dir / "figures" / "ood_examples.png")
+        meta["dataset"] = dataset_record(meta["dataset"])
+        files.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        results[f"{files.name} {files.version}"] = block
+        if figure and files.name == DEFAULT_MODEL:
+            out = figures_dir(reports) / OOD_FIGURE
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ood_figure(files.onnx, block, inputs, out)
     return results

@@ -1,15 +1,15 @@
 """``lpr-train``: train, evaluate, export, ship and describe the character classifier.
 
-Typical use::
+Typical use (models go to the repository ``models/<name>/<version>/``, reports to ``reports/``)::
 
-    lpr-train train --data ../shared/data/lpr --arch compact-ink16 --out runs/compact-ink16
+    lpr-train train --data ../shared/data/lpr                  # the shipped recipe, into runs/<recipe>
     lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
-    lpr-train ship --run runs/compact-ink16
-    lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
-    lpr-train quantize --models models
-    lpr-train calibrate --models models
-    lpr-train plates --data ../shared/data/lpr
-    lpr-train card --default runs/compact-ink16
+    lpr-train ship --run runs/compact-ink16                     # models/lpr-default/<version>/
+    lpr-train ship --run runs/reference --name lpr-reference --keras
+    lpr-train quantize                                          # models/lpr-default-int8/<version>/
+    lpr-train calibrate --figure
+    lpr-train plates --data ../shared/data/lpr                  # reports/plates_eval.json
+    lpr-train card --default runs/compact-ink16                 # reports/MODEL_CARD.md
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ import os
 import sys
 from pathlib import Path
 
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
+from training.recipes import RECIPES, SHIPPED
+from training.reports import REPORTS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-#: The names of ``training.models.RECIPES``, listed here so ``--help`` need not import Keras
-#: (``tests/test_training.py`` keeps the two in step).
-ARCHES = ["default", "default-oe", "small-oe", "compact-oe", "compact-ink16", "reference"]
+REPOSITORY_HELP = (
+    "model repository, laid out <name>/<version>/model.{onnx,json} (default: the checkout's models/)"
+)
+REPORTS_HELP = "reports folder (default: the checkout's reports/)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model, evaluate it on test/, export it to ONNX")
     train.add_argument("--data", required=True, help="dataset root (train/+test/ layout or class folders)")
-    train.add_argument("--arch", choices=ARCHES, default="default")
+    train.add_argument(
+        "--arch", choices=list(RECIPES), default=SHIPPED, help=f"recipe (default: the shipped one, {SHIPPED})"
+    )
     train.add_argument("--out", help="run folder (default: runs/<arch>)")
     train.add_argument("--seed", type=int, default=1234)
     train.add_argument("--epochs", type=int, help="override the recipe's epoch count")
@@ -46,31 +50,48 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="re-run evaluation and export of a run folder")
     evaluate.add_argument("--run", required=True)
 
-    ship = sub.add_parser("ship", help="copy a run's ONNX model and metadata into models/")
+    ship = sub.add_parser(
+        "ship",
+        help="copy a run's ONNX model and metadata into <models>/<name>/<version>/ and its figures "
+        "into reports/",
+    )
     ship.add_argument("--run", required=True)
-    ship.add_argument("--models", default=str(REPO / "models"))
-    ship.add_argument("--name", default="lpr-default")
+    ship.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+    ship.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+    ship.add_argument("--name", default=DEFAULT_MODEL)
     ship.add_argument("--keras", action="store_true", help="also copy the Keras checkpoint")
+    ship.add_argument(
+        "--force", action="store_true", help="replace the files of a version already in the repository"
+    )
 
-    card = sub.add_parser("card", help="write models/MODEL_CARD.md comparing two runs")
+    card = sub.add_parser("card", help="write reports/MODEL_CARD.md: the shipped model against the reference")
     card.add_argument("--default", required=True, help="run folder of the shipped model")
-    card.add_argument("--models", default=str(REPO / "models"))
+    card.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+    card.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
 
-    quant = sub.add_parser("quantize", help="build a static int8 variant and ship it if it earns it")
-    quant.add_argument("--models", default=str(REPO / "models"))
+    data_help = "dataset root (default: ../shared/data/<name>, the dataset name the model's metadata records)"
+    quant = sub.add_parser(
+        "quantize",
+        help="build a static int8 variant of the newest lpr-default (lpr-default-int8, same version) and "
+        "serve it if it earns it",
+    )
+    quant.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+    quant.add_argument("--data", help=data_help)
 
     calib = sub.add_parser(
         "calibrate", help="fit temperature and 'unknown' threshold on validation; measure on test and OOD"
     )
-    calib.add_argument("--models", default=str(REPO / "models"))
-    calib.add_argument("--data", help="dataset root (default: the one recorded in the model's metadata)")
-    calib.add_argument("--figure", action="store_true", help="also draw models/figures/ood_examples.png")
+    calib.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+    calib.add_argument("--data", help=data_help)
+    calib.add_argument("--figure", action="store_true", help="also draw reports/figures/ood_examples.png")
+    calib.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
 
     plates = sub.add_parser(
-        "plates", help="read synthetic plates made of held-out test crops; write models/plates_eval.json"
+        "plates", help="read synthetic plates made of held-out test crops; write reports/plates_eval.json"
     )
     plates.add_argument("--data", required=True, help="dataset root (its test/ crops compose the plates)")
-    plates.add_argument("--models", default=str(REPO / "models"))
+    plates.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+    plates.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
     plates.add_argument("--count", type=int, help="plates to compose (default 300)")
     plates.add_argument("--seed", type=int, help="generator seed (default: the shipped evaluation's, 5)")
     plates.add_argument(
@@ -78,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["test", "val"],
         default="test",
         help="crops to compose from; 'val' (the model's validation crops, where the segmenter is developed "
-        "and recipes are compared) writes models/plates_eval_val.json instead",
+        "and recipes are compared) writes reports/plates_eval_val.json instead",
     )
     plates.add_argument(
         "--run", help="read with this run folder's exported model instead of the shipped one (writes nothing)"
@@ -116,16 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "ship":
         from training.ship import ship
 
-        for path in ship(args.run, args.models, args.name, include_keras=args.keras):
+        written = ship(
+            args.run, args.models, args.name, include_keras=args.keras, force=args.force, reports=args.reports
+        )
+        for path in written:
             print(f"wrote {path}")
     elif args.command == "card":
         from training.model_card import write_card
 
-        print(f"wrote {write_card(args.default, args.models)}")
+        print(f"wrote {write_card(args.default, args.models, args.reports)}")
     elif args.command == "quantize":
         from training.quantize import quantize_shipped
 
-        result = quantize_shipped(args.models)
+        result = quantize_shipped(args.models, data=args.data)
         for kind in ("float32", "int8"):
             r = result[kind]
             print(
@@ -139,13 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "calibrate":
         from training.calibration import calibrate_shipped, summary
 
-        for name, block in calibrate_shipped(args.models, args.data, figure=args.figure).items():
+        calibrated = calibrate_shipped(args.models, args.data, figure=args.figure, reports=args.reports)
+        for name, block in calibrated.items():
             print(f"{name}: {summary(block)}")
     elif args.command == "plates":
         from training.plates import run_plate_eval
 
         chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
-        report = run_plate_eval(args.data, args.models, split=args.split, run=args.run, **chosen)
+        report = run_plate_eval(
+            args.data, args.models, split=args.split, run=args.run, reports=args.reports, **chosen
+        )
         print(
             f"{report['plates']} plates ({report['characters']} characters, {args.split} crops, seed "
             f"{report['seed']}): whole-plate accuracy {report['whole_plate_accuracy']:.4f}, character "

@@ -25,6 +25,10 @@ import numpy as np
 from lpr.labels import DEVANAGARI, LABELS
 from lpr.preprocessing import InputSpec, load_file
 
+#: Where datasets live beside the checkout (``../shared/data``): shipped metadata names its
+#: dataset by folder name only, and is looked up here unless a root is given.
+DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 _ALIASES: dict[str, str] = {label: label for label in LABELS}
@@ -143,3 +147,27 @@ def open_dataset(root: str | Path, test_fraction: float = 0.2, seed: int = 1234)
         f"{root}: expected <root>/train/<class>/ and <root>/test/<class>/, or <root>/<class>/, "
         f"with class folders named {', '.join(LABELS)} (or in Devanagari)"
     )
+
+
+def recorded_root(meta: dict, data: str | Path | None = None) -> Path:
+    """The dataset a model's metadata was trained on: ``data`` if given, else ``DATA_HOME/<name>``.
+
+    Metadata written before datasets were recorded by name still carries ``root``;
+    its last folder is the name.
+    """
+    if data is not None:
+        return Path(data)
+    recorded = meta["dataset"]
+    name = recorded.get("name") or Path(recorded["root"]).name
+    return DATA_HOME / name
+
+
+def dataset_record(dataset: dict) -> dict:
+    """A run's dataset block as shipped metadata records it: by folder name, never this machine's path.
+
+    :func:`recorded_root` finds it again as ``DATA_HOME/<name>`` (``--data`` overrides).
+    """
+    record = {k: v for k, v in dataset.items() if k != "root"}
+    if "name" not in record and dataset.get("root"):
+        record["name"] = Path(dataset["root"]).name
+    return record

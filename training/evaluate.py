@@ -12,14 +12,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lpr.labels import LABELS
+from lpr.onnx import onnx_predict
+from lpr.onnx import session as onnx_session
+from lpr.preprocessing import InputSpec
 from training import figures
 from training.data import open_dataset, stratified_split
 from training.export import check_parity, metadata, to_onnx, write_metadata
-from lpr.labels import LABELS
 from training.metrics import score
-from lpr.preprocessing import InputSpec
-from lpr.onnx import onnx_predict
-from lpr.onnx import session as onnx_session
 
 
 def _run_info(run_dir: Path) -> dict:

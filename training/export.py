@@ -20,6 +20,7 @@ import tf2onnx
 from lpr.hashing import sha256_file
 from lpr.labels import DEVANAGARI, LABELS, NUM_CLASSES
 from lpr.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE, InputSpec
+from training.data import dataset_record
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -61,7 +62,11 @@ def check_parity(keras_probs: np.ndarray, onnx_probs: np.ndarray) -> dict:
 def metadata(
     name: str, run: dict, spec: InputSpec, test_metrics: dict, onnx_path: Path, parity: dict
 ) -> dict:
-    """The JSON that ships beside the ONNX file; the service's ``GET /model``."""
+    """The JSON that ships beside the ONNX file; the service's ``GET /model``.
+
+    No absolute path of this machine goes in: the dataset is recorded by its
+    folder's name, the model file by its name beside the metadata.
+    """
     return {
         "name": name,
         "version": run["recipe"].get("version", MODEL_VERSION),
@@ -104,7 +109,7 @@ def metadata(
                 "versions",
             )
         },
-        "dataset": run["dataset"],
+        "dataset": dataset_record(run["dataset"]),
         "parameters": run["parameters"],
         "flops": run["flops"],
         "test_metrics": {k: test_metrics[k] for k in ("n", "accuracy", "macro_f1", "ece", "errors")},

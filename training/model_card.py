@@ -1,4 +1,9 @@
-"""``models/MODEL_CARD.md``: what the shipped model is, how good, how cheap, and where it fails."""
+"""``reports/MODEL_CARD.md``: what the shipped model is, how good, how cheap, and where it fails.
+
+The models are read from the model repository (``models/<name>/<version>/``,
+:mod:`lpr.repository`), the plate evaluations and figures from ``reports/``,
+where the card is written, so its figure links are relative to ``reports/``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,25 @@ from collections import Counter
 from pathlib import Path
 
 from lpr.labels import DEVANAGARI, LABELS
-from training.models import RECIPES
-from lpr.preprocessing import InputSpec, load_file
 from lpr.onnx import onnx_predict
-from training.timing import ms_per_image
 from lpr.onnx import session as onnx_session
+from lpr.preprocessing import InputSpec, load_file
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, REFERENCE_MODEL, ModelFiles, locate, versions
+from training.recipes import RECIPES
+from training.reports import MODEL_CARD, PLATES_EVAL, PLATES_EVAL_VAL, REPORTS
+from training.timing import ms_per_image
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "samples"
+
+
+def _shown(path: Path) -> str:
+    """A path as the card shows it: relative to the checkout, never this machine's absolute path."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(REPO).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _row(meta: dict, timing: tuple[float, float]) -> list[str]:
@@ -47,13 +63,12 @@ def _sample_predictions(onnx_path: Path, spec: InputSpec) -> list[str]:
     return lines
 
 
-def _calibration_section(models_dir: Path) -> str:
+def _calibration_section(shipped: dict, int8: ModelFiles | None) -> str:
     """The card's account of ``"unknown"`` answers, from the blocks ``lpr-train calibrate`` wrote."""
     title = "## Out-of-class answers and calibration"
-    shipped = json.loads((models_dir / "lpr-default.json").read_text())
     c = shipped.get("calibration")
     if not c:
-        return f"{title}\n\nNot calibrated yet: run `lpr-train calibrate --models models`."
+        return f"{title}\n\nNot calibrated yet: run `lpr-train calibrate`."
     ood = c["ood"]
     rows = [
         "| crops | n | flagged `unknown` |",
@@ -71,10 +86,9 @@ def _calibration_section(models_dir: Path) -> str:
     for kind, v in ood["per_kind"].items():
         rows.append(f"| {names.get(kind, kind)} | {v['n']} | {v['flagged']:.1%} |")
     styles = ", ".join(f"{style} {v['flagged']:.1%} (n={v['n']})" for style, v in ood["per_style"].items())
-    int8 = models_dir / "lpr-default.int8.json"
-    c8 = json.loads(int8.read_text()).get("calibration") if int8.is_file() else None
+    c8 = json.loads(int8.metadata.read_text()).get("calibration") if int8 is not None else None
     int8_line = (
-        f"The int8 variant has its own fit in `lpr-default.int8.json`: T = {c8['temperature']:.3f}, "
+        f"The int8 variant has its own fit in `{_shown(int8.metadata)}`: T = {c8['temperature']:.3f}, "
         f"threshold {c8['threshold']:.4f}, test ECE {c8['ece_test_before']:.4f} -> "
         f"{c8['ece_test_after']:.4f}, "
         f"{c8['in_class_test_flagged']:.2%} of test crops and {c8['ood']['flagged']:.1%} of out-of-class "
@@ -129,9 +143,9 @@ does not do.
 ![out-of-class examples](figures/ood_examples.png)"""
 
 
-def _validation_plates_row(models_dir: Path) -> str:
+def _validation_plates_row(reports: Path) -> str:
     """The same reading of plates made of validation crops, if measured: where the recipe was chosen."""
-    path = models_dir / "plates_eval_val.json"
+    path = reports / PLATES_EVAL_VAL
     if not path.is_file():
         return ""
     v = json.loads(path.read_text())
@@ -170,10 +184,10 @@ def _plate_only_note(r: dict) -> str:
     )
 
 
-def _plates_section(models_dir: Path) -> str:
+def _plates_section(reports: Path) -> str:
     """Whole plates (``POST /read-plate``), from ``plates_eval.json`` that ``lpr-train plates`` wrote."""
     title = "## Whole plates"
-    path = models_dir / "plates_eval.json"
+    path = reports / PLATES_EVAL
     if not path.is_file():
         return f"{title}\n\nNot measured yet: run `lpr-train plates --data ../shared/data/lpr`."
     r = json.loads(path.read_text())
@@ -181,9 +195,10 @@ def _plates_section(models_dir: Path) -> str:
     ceiling = r["crop_by_crop"]
     return f"""{title}
 
-`POST /read-plate` segments a plate with connected components (`lpr/segmentation.py`), reads every
-character in one batched inference (`{r["model"]}`, the served file) and applies the plate format
-(`lpr/plate_format.py`: बा first, प after the lot number, digits elsewhere).
+`POST /read-plate` (`lpr/plate_reader.py`) segments a plate with connected components
+(`lpr/segmentation.py`), reads every character in one batched inference (`{r["model"]}`, the served
+file) and applies the plate format (`lpr/plate_format.py`: बा first, प after the lot number, digits
+elsewhere). The evaluation reads each plate with that same reader.
 There is no dataset of whole plates, so it is measured on
 {r["plates"]} synthetic plates ({r["one_row_plates"]} one-row, {r["two_row_plates"]} two-row,
 {r["characters"]} characters) composed by `training/plates.py` from the held-out **test** crops: random
@@ -197,7 +212,7 @@ size, spacing, tilt up to ±5°, uneven light, blur, noise, screws, frames and s
 | without the plate format | {r["without_format"]["whole_plate_accuracy"]:.2%} | \
 {r["without_format"]["character_accuracy"]:.2%} |
 | each crop read alone, no segmentation (the classifier's ceiling) | {ceiling["whole_plate_accuracy"]:.2%} | \
-{ceiling["character_accuracy"]:.2%} |{_validation_plates_row(models_dir)}
+{ceiling["character_accuracy"]:.2%} |{_validation_plates_row(reports)}
 
 Character accuracy is `1 - edit distance / true characters` over each plate's labels in reading order,
 so a missed or spurious character costs one error and does not shift the rest. The segmenter found
@@ -209,7 +224,7 @@ segmentation can fix those{_plate_only_note(r)}; the original paper reports 75 %
 
 ![synthetic plates with the segmenter's boxes and readings](figures/plates_examples.png)
 
-Reproduce: `{r["command"]}` (writes `models/plates_eval.json` with every misread plate)."""
+Reproduce: `{r["command"]}` (writes `reports/plates_eval.json` with every misread plate)."""
 
 
 #: What each augmentation field of a recipe adds, for the model card (``{share}``: the field's value).
@@ -224,8 +239,6 @@ _ADDITIONS = {
     "neighbours": "a sliver of another training glyph beside the glyph in {share:.0%} of the re-binarised "
     "variants, as crops cut from tightly spaced plates (and glyphs the plate reader cuts out) keep the "
     "edge of the character next to them",
-    "plate_glyphs": "the glyphs the plate segmenter cuts out of {share} synthetic plates composed from the "
-    "fit crops (`training/plate_glyphs.py`)",
 }
 
 
@@ -264,7 +277,7 @@ def _serving_section(shipped: dict) -> str:
     title = "## The file the service runs: float32 or int8"
     q = shipped.get("quantization")
     if not q:
-        return f"{title}\n\nNo int8 variant yet: run `lpr-train quantize --models models`."
+        return f"{title}\n\nNo int8 variant yet: run `lpr-train quantize`."
     rows = ["| file | test accuracy | ms / image, batch 1 | ms / image, batch 64 |", "|---|---|---|---|"]
     for kind in ("float32", "int8"):
         v = q[kind]
@@ -284,17 +297,32 @@ them: {q.get("timed_with", "ONNX Runtime")}. The int8 file becomes the default o
 {chr(10).join(rows)}
 
 Accuracy drop: {q["accuracy_drop_points"]:.2f} points; int8 qualifies: **{verdict}**.
-**Served by default: `{served}`** (`LPR_MODEL_PATH`; `/model` reports the loaded file and its hash).
-Both files ship, each with its own metadata and calibration."""
+**Served by default: `{served}`** (in `models/`; `LPR_MODEL_NAME` and `LPR_MODEL_VERSION` choose another,
+and `/model` reports the loaded file and its hash). Both files ship, each with its own metadata and
+calibration."""
 
 
-def write_card(default_run: str | Path, models_dir: str | Path) -> Path:
-    """Compare the shipped model with ``models/reference/`` and time both here."""
-    models_dir = Path(models_dir)
-    shipped = json.loads((models_dir / "lpr-default.json").read_text())
-    reference = json.loads((models_dir / "reference" / "lpr-reference.json").read_text())
-    shipped_onnx = models_dir / shipped["onnx"]["file"]
-    reference_onnx = models_dir / "reference" / reference["onnx"]["file"]
+def write_card(
+    default_run: str | Path, repository: str | Path = DEFAULT_REPOSITORY, reports: str | Path = REPORTS
+) -> Path:
+    """Compare the newest ``lpr-default`` with the newest ``lpr-reference``, timing both here.
+
+    Writes ``<reports>/MODEL_CARD.md`` (and the README's copy of the headline table).
+    """
+    from training.quantize import INT8_MODEL
+
+    repository, reports = Path(repository), Path(reports)
+    shipped_files = locate(repository, DEFAULT_MODEL)
+    reference_files = locate(repository, REFERENCE_MODEL)
+    int8_files = (
+        locate(repository, INT8_MODEL, shipped_files.version)
+        if shipped_files.version in versions(repository, INT8_MODEL)
+        else None
+    )
+    shipped = json.loads(shipped_files.metadata.read_text())
+    reference = json.loads(reference_files.metadata.read_text())
+    shipped_onnx = shipped_files.onnx
+    reference_onnx = reference_files.onnx
     timings = {
         "shipped": (ms_per_image(shipped_onnx, 1), ms_per_image(shipped_onnx, 64)),
         "reference": (ms_per_image(reference_onnx, 1), ms_per_image(reference_onnx, 64)),
@@ -334,10 +362,11 @@ def write_card(default_run: str | Path, models_dir: str | Path) -> Path:
 Classifies one cropped character of a Nepali (Bagmati zone) private-motorbike
 licence plate into twelve classes: ० १ २ ३ ४ ५ ६ ७ ८ ९ बा प.
 
-- **File**: `{shipped["onnx"]["file"]}` (ONNX opset {shipped["onnx"]["opset"]}, input `image`
+- **File**: `{_shown(shipped_onnx)}` (ONNX opset {shipped["onnx"]["opset"]}, input `image`
   float32 NHWC `{shipped["input"]["shape"]}` in [0, 1], output `probabilities` `[N, 12]`),
   SHA-256 `{shipped["onnx"]["sha256"]}`.
-- **Metadata**: `lpr-default.json` (labels, preprocessing, recipe, seed, dataset hash, test metrics).
+- **Metadata**: `{_shown(shipped_files.metadata)}` (labels, preprocessing, recipe, seed, dataset name and
+  hash, test metrics).
 - **Preprocessing**: `lpr/preprocessing.py`, shared by training and the service: darkest channel,
   Otsu, glyph made white (judged on the crop's ring, outer band and bulk together), tight crop,
   stretched to {spec.size}x{spec.size} with a {spec.margin}px margin.
@@ -375,9 +404,9 @@ how many a person could read.
 
 ![test errors](figures/test_errors.png)
 
-{_calibration_section(models_dir)}
+{_calibration_section(shipped, int8_files)}
 
-{_plates_section(models_dir)}
+{_plates_section(reports)}
 
 ## Figures
 
@@ -400,10 +429,11 @@ Versions: {shipped["training"]["versions"]}.
 lpr-train train --data ../shared/data/lpr --arch {arch} --out {run_dir} --seed {shipped["seed"]}
 lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference --seed {reference["seed"]}
 lpr-train ship --run {run_dir}
-lpr-train ship --run runs/reference --models models/reference --name lpr-reference --keras
-lpr-train quantize --models models
-lpr-train calibrate --models models --figure
-lpr-train plates --data ../shared/data/lpr --models models
+lpr-train ship --run runs/reference --name lpr-reference --keras
+lpr-train quantize
+lpr-train calibrate --figure
+lpr-train plates --data ../shared/data/lpr
+lpr-train plates --data ../shared/data/lpr --split val
 lpr-train card --default {run_dir}
 ```
 
@@ -412,9 +442,10 @@ lpr-train card --default {run_dir}
 LPR dataset (Pant, Gyawali, Acharya, SKIMA 2015), research use only; binarised copy from
 nripesh-k/Automated-Parking-System. See `README.md` for the citation.
 """
-    out = models_dir / "MODEL_CARD.md"
+    reports.mkdir(parents=True, exist_ok=True)
+    out = reports / MODEL_CARD
     out.write_text(text)
-    _update_readme(models_dir.parent / "README.md", "\n".join(table))
+    _update_readme(reports.resolve().parent / "README.md", "\n".join(table))
     return out
 
 

@@ -1,117 +1,21 @@
-"""The two architectures and their training recipes.
+"""The architectures the recipes (:mod:`training.recipes`) build, in Keras.
 
 ``reference`` is the published design, reproduced layer for layer so that its
 figures can be compared honestly. ``default`` is ours: the crops are small,
 binary and centred by the shared preprocessing, so a 32x32 single-channel input
 keeps every stroke while costing a fraction of the reference's compute.
+``compact`` (the shipped recipe's) is ``default`` after a space-to-depth stem.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
 
 import keras
 from keras import layers
 
 from lpr.labels import NUM_CLASSES
-from lpr.preprocessing import InputSpec
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that defines a training run besides the data and the seed."""
-
-    arch: str
-    input: InputSpec
-    epochs: int
-    batch_size: int
-    val_fraction: float
-    optimizer: str
-    learning_rate: float
-    augmentation: dict[str, float] = field(default_factory=dict)
-    label_smoothing: float = 0.0
-    early_stopping_patience: int | None = None
-    interpolation: str = "bilinear"
-    #: Seeded re-binarised variants per training crop (``training.augment``); 0 = none.
-    ink_copies: int = 0
-    #: Share of the ink variants that also keep strips of the plate's frame (``training.augment``).
-    frame_bars: float = 0.0
-    #: Share of the ink variants with a sliver of a neighbouring glyph beside them (``training.augment``).
-    neighbours: float = 0.0
-    #: Share of the ink variants drawn inside a whole frame (``training.augment``).
-    rings: float = 0.0
-    #: Synthetic plates composed from the fit crops whose segmented glyphs join the fit set
-    #: (``training.plate_glyphs``); 0 = none.
-    plate_glyphs: int = 0
-    #: Out-of-class crops with a uniform target, per fit-set input (``training.outlier_exposure``); 0 = off.
-    outlier_exposure: float = 0.0
-    #: Filters of ``default``'s three stages (the reference's are fixed by the write-up).
-    widths: tuple[int, int, int] = (24, 48, 96)
-    #: ``compact``'s stages after its space-to-depth stem: the filters of each 3x3 conv, stage by stage.
-    stages: tuple[tuple[int, ...], ...] = ((32, 48), (96, 96))
-    #: What the shipped metadata's ``version`` says: a new recipe shipped is a new model version.
-    version: str = "1.0.0"
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["input"] = self.input.to_dict()
-        return data
-
-
-RECIPES: dict[str, Recipe] = {
-    # The write-up: SGD, 20 epochs, batch 32, 70/30 split, shear/zoom 0.2, rotation 10 degrees.
-    "reference": Recipe(
-        arch="reference",
-        input=InputSpec(size=128, channels=3, margin=4),
-        epochs=20,
-        batch_size=32,
-        val_fraction=0.3,
-        optimizer="sgd",
-        learning_rate=0.01,
-        augmentation={"shear": 0.2, "zoom": 0.2, "rotation_deg": 10.0, "translate": 0.0},
-    ),
-    "default": Recipe(
-        arch="default",
-        input=InputSpec(size=32, channels=1, margin=2),
-        epochs=25,
-        batch_size=64,
-        val_fraction=0.15,
-        optimizer="adamw",
-        learning_rate=3e-3,
-        augmentation={"shear": 0.05, "zoom": 0.08, "rotation_deg": 4.0, "translate": 0.04},
-        label_smoothing=0.05,
-        early_stopping_patience=10,
-        interpolation="nearest",
-        ink_copies=4,
-    ),
-}
-# Ours plus outlier exposure: 0.4 out-of-class crops per fit input (about 2.7k with the
-# ink copies), so that letters, blanks and smudges are not read as confident classes.
-# 1.2.0 adds frame strips to half the ink variants and trains 30 epochs (1.1.0: no strips,
-# 25 epochs, and the older ring-only polarity rule in preprocessing).
-RECIPES["default-oe"] = replace(
-    RECIPES["default"], outlier_exposure=0.4, frame_bars=0.5, epochs=30, version="1.2.0"
-)
-# The same at 16/32/64 filters: 19 MFLOPs instead of 43, for CPU throughput.
-RECIPES["small-oe"] = replace(RECIPES["default-oe"], widths=(16, 32, 64))
-# Model 1.3.0: half the compute of default-oe (a space-to-depth stem, then 3x3 stages of
-# 32-48 / 96-96 / 128 filters at 16, 8 and 4 px: 27 MFLOPs), slivers of neighbouring glyphs
-# in a quarter of the ink variants and whole frames in 15 %. Chosen on validation alone:
-# plates composed from validation crops were read 85.2 % right (default-oe: 77.0 %).
-RECIPES["compact-oe"] = replace(
-    RECIPES["default-oe"],
-    arch="compact",
-    stages=((32, 48), (96, 96), (128,)),
-    neighbours=0.25,
-    rings=0.15,
-    version="1.3.0",
-)
-# Model 1.4.0: compact-oe with 16 re-binarised variants per training crop instead of 4.
-# Chosen on validation alone (4 -> 8 -> 16 variants): validation errors 6 -> 3 -> 3 of 242,
-# validation log-loss 0.142 -> 0.113 -> 0.115, and 1,000 plates composed from validation
-# crops (seed 7) read 85.2 % -> 83.4 % -> 88.6 % right. The same network, so the same speed.
-RECIPES["compact-ink16"] = replace(RECIPES["compact-oe"], ink_copies=16, version="1.4.0")
+from training.recipes import Recipe
 
 
 def augmenter(recipe: Recipe, seed: int) -> keras.Sequential:

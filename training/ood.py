@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from training.augment import edge_band
 from lpr.labels import DEVANAGARI
 from lpr.preprocessing import InputSpec, preprocess_bytes
+from training.augment import edge_band
 
 #: Font files used, with the Debian package that ships each. Explicit files (not
 #: a glob over a folder) so that extra packages installed on one machine do not

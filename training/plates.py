@@ -15,7 +15,10 @@ shuffled and used in turn, reshuffled when exhausted, so every test crop
 appears about equally often and the plate accuracy reflects the whole test set
 rather than a lucky draw.
 
-NumPy, Pillow and SciPy only (the figure needs matplotlib, imported lazily).
+Each plate is read by :func:`lpr.plate_reader.read_plate`, the very reader
+behind ``POST /read-plate``, so the score is that of the service's answers.
+
+NumPy, Pillow, SciPy and ONNX Runtime only (the figure needs matplotlib, imported lazily).
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from lpr.labels import DEVANAGARI, LABELS
-from lpr.plate_format import constrain
-from lpr.preprocessing import InputSpec, binarise, load_file
-from lpr.segmentation import Segmentation, batch_inputs, segment
+from lpr.model import Model
+from lpr.plate_reader import decode, read_plate
+from lpr.preprocessing import binarise, load_file
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, ModelFiles, locate
+from lpr.segmentation import segment
+from training.reports import PLATES_EVAL, PLATES_EVAL_VAL, PLATES_FIGURE, REPORTS, figures_dir
 
-#: The seed of the shipped evaluation (models/plates_eval.json); fixed before the first run.
+#: The seed of the shipped evaluation (reports/plates_eval.json); fixed before the first run.
 DEFAULT_SEED = 5
 DEFAULT_COUNT = 300
 DIGITS = tuple(label for label in LABELS if label.isdigit())
@@ -267,27 +273,6 @@ def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
     return previous[-1]
 
 
-def read_rows(segmentation: Segmentation, probabilities: np.ndarray) -> list[list[str]]:
-    """Top labels per segmented row, in reading order."""
-    labels = [LABELS[int(k)] for k in probabilities.argmax(axis=1)] if len(probabilities) else []
-    rows, start = [], 0
-    for row in segmentation.rows:
-        rows.append(labels[start : start + len(row)])
-        start += len(row)
-    return rows
-
-
-def read_plate(
-    segmentation: Segmentation, probabilities: np.ndarray, use_format: bool = True
-) -> list[list[str]]:
-    """Labels per row, with the plate format applied as the service applies it."""
-    if use_format and len(probabilities):
-        constrained = constrain([len(row) for row in segmentation.rows], probabilities)
-        if constrained is not None:
-            probabilities = constrained
-    return read_rows(segmentation, probabilities)
-
-
 def _score(plates: Sequence[Plate], readings: Sequence[list[list[str]]]) -> dict[str, Any]:
     """Whole-plate and character accuracy of ``readings`` against the plates' truth.
 
@@ -309,29 +294,27 @@ def _score(plates: Sequence[Plate], readings: Sequence[list[list[str]]]) -> dict
     }
 
 
-def evaluate_plates(
-    plates: Sequence[Plate], model_path: str | Path, spec: InputSpec
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Read every plate as the service does: segmentation, one batched inference per plate, the format.
+def _labels(rows: Sequence[Sequence[dict[str, Any]]]) -> list[list[str]]:
+    return [[c["label"] for c in row] for row in rows]
+
+
+def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read every plate with the service's plate reader (:func:`lpr.plate_reader.read_plate`).
 
     Scores are given with the plate format (what the service answers) and
-    without it (the segmenter and classifier alone).
+    without it (the segmenter and classifier alone, the same probabilities decoded
+    without the format).
     """
-    from lpr.onnx import session as onnx_session
-
-    sess = onnx_session(model_path, intra_op_threads=1)
-    input_name = sess.get_inputs()[0].name
     per_plate: list[dict[str, Any]] = []
     raw_readings: list[list[list[str]]] = []
     seconds: list[float] = []
     for index, plate in enumerate(plates):
         started = time.perf_counter()
-        segmentation = segment(plate.image)
-        batch = batch_inputs(segmentation, spec)
-        probabilities = sess.run(None, {input_name: batch})[0] if len(batch) else np.zeros((0, len(LABELS)))
-        read = read_plate(segmentation, probabilities)
+        reading = read_plate(plate.image, model.run, model.metadata)
+        read = reading.labels
         seconds.append(time.perf_counter() - started)
-        raw_readings.append(read_plate(segmentation, probabilities, use_format=False))
+        raw = decode(reading.segmentation, reading.probabilities, model.metadata, use_format=False)
+        raw_readings.append(_labels(raw))
         per_plate.append(
             {
                 "index": index,
@@ -396,7 +379,7 @@ def plates_figure(
 
 
 def crop_by_crop(
-    plates: Sequence[Plate], crops: Mapping[str, Sequence[Path]], model_path: str | Path, spec: InputSpec
+    plates: Sequence[Plate], crops: Mapping[str, Sequence[Path]], model: Model
 ) -> dict[str, Any]:
     """The classifier's own ceiling: each plate scored as if every crop were read alone, like ``/predict``.
 
@@ -404,12 +387,9 @@ def crop_by_crop(
     classifies right one by one. The gap to the plate reader's score is what
     segmentation (and the format) lose or win.
     """
-    from lpr.onnx import session as onnx_session
-
-    sess = onnx_session(model_path, intra_op_threads=1)
     paths = [path for label in LABELS for path in crops[label]]
-    inputs = np.stack([load_file(str(path), spec) for path in paths])
-    predicted = sess.run(None, {sess.get_inputs()[0].name: inputs})[0].argmax(axis=1)
+    inputs = np.stack([load_file(str(path), model.metadata.spec) for path in paths])
+    predicted = model.run(inputs).argmax(axis=1)
     right = {
         f"{path.parent.name}/{path.name}": LABELS[int(k)] == path.parent.name
         for path, k in zip(paths, predicted, strict=True)
@@ -424,44 +404,64 @@ def crop_by_crop(
     }
 
 
+def served_files(repository: str | Path) -> ModelFiles:
+    """The shipped model's served file: the newest ``lpr-default``, or its int8 variant of the same
+    version once ``lpr-train quantize`` found that it earned it (``quantization.served_by_default``)."""
+    shipped = locate(repository, DEFAULT_MODEL)
+    meta = json.loads(shipped.metadata.read_text())
+    if (meta.get("quantization") or {}).get("served_by_default") == "int8":
+        from training.quantize import INT8_MODEL
+
+        return locate(repository, INT8_MODEL, shipped.version)
+    return shipped
+
+
 def run_plate_eval(
     data: str | Path,
-    models_dir: str | Path,
+    repository: str | Path = DEFAULT_REPOSITORY,
     count: int = DEFAULT_COUNT,
     seed: int = DEFAULT_SEED,
     split: str = "test",
     run: str | Path | None = None,
+    reports: str | Path = REPORTS,
 ) -> dict[str, Any]:
-    """``lpr-train plates``: generate, read, score; write ``plates_eval.json`` and the example figure.
+    """``lpr-train plates``: generate, read, score; write the report and, for test crops, the figure.
 
-    With ``run`` (a run folder), that run's exported model is read instead of the
-    shipped one, and nothing is written: that is how recipes are compared on
+    The shipped model (the served file, from the model repository) writes
+    ``reports/plates_eval.json`` and ``reports/figures/plates_examples.png`` for
+    plates of test crops, ``reports/plates_eval_val.json`` for plates of its
+    validation crops. With ``run`` (a run folder), that run's exported model is
+    read instead and nothing is written: that is how recipes are compared on
     plates made of their validation crops before one is shipped.
     """
-    data, models_dir = Path(data), Path(models_dir)
+    data, repository, reports = Path(data), Path(repository), Path(reports)
     if run is not None:
-        meta = served_meta = json.loads((Path(run) / "model.json").read_text())
-        model_path = Path(run) / meta["onnx"]["file"]
+        model = Model(Path(run) / MODEL_FILE, Path(run) / METADATA_FILE)
+        meta = model.metadata.raw
+        model_file = (Path(run) / MODEL_FILE).as_posix()
     else:
-        meta = json.loads((models_dir / "lpr-default.json").read_text())
-        # The file the service loads by default (the int8 variant once it has earned it).
-        variants = meta.get("quantization") or {}
-        served = variants.get(variants.get("served_by_default", ""), {}).get("file", meta["onnx"]["file"])
-        served_meta = json.loads((models_dir / served).with_suffix(".json").read_text())
-        model_path = models_dir / served
-    spec = InputSpec.from_dict(served_meta["preprocessing"])
+        # The recipe's validation split is the float model's (the int8 file shares its metadata).
+        meta = json.loads(locate(repository, DEFAULT_MODEL).metadata.read_text())
+        served = served_files(repository)
+        model = Model(served.onnx, served.metadata)
+        model_file = served.relative
     crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
     plates = list(generate_plates(crop_source, count=count, seed=seed))
-    summary, per_plate = evaluate_plates(plates, model_path, spec)
-    summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model_path, spec)
-    served = model_path.name
+    summary, per_plate = evaluate_plates(plates, model)
+    summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model)
+    command = f"lpr-train plates --data {data.as_posix()}"
+    if repository.resolve() != DEFAULT_REPOSITORY.resolve():
+        command += f" --models {repository.as_posix()}"
+    command += f" --count {count} --seed {seed}"
+    if split != "test":
+        command += f" --split {split}"
     report = {
-        "model": f"{served_meta['name']} {served_meta['version']}",
-        "model_file": served,
+        "model": model.metadata.model_version,
+        "model_file": model_file,
         "crops": split,
         "seed": seed,
         "count": count,
-        "command": f"lpr-train plates --data {data} --models {models_dir} --count {count} --seed {seed}",
+        "command": command,
         **summary,
         "errors": [
             {k: p[k] for k in ("index", "truth", "read", "segmented_right", "sources", "params")}
@@ -471,12 +471,10 @@ def run_plate_eval(
     }
     # Runs not shipped are for development: they write nothing. The shipped model's plates of
     # validation crops (where recipes and the segmenter are chosen) go beside the test result.
-    if run is None and split == "test":
-        (models_dir / "plates_eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        plates_figure(plates, per_plate, models_dir / "figures" / "plates_examples.png")
-    elif run is None and split == "val":
-        report["command"] += " --split val"
-        (models_dir / "plates_eval_val.json").write_text(
-            json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-        )
+    if run is None:
+        reports.mkdir(parents=True, exist_ok=True)
+        out = reports / (PLATES_EVAL if split == "test" else PLATES_EVAL_VAL)
+        out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        if split == "test":
+            plates_figure(plates, per_plate, figures_dir(reports) / PLATES_FIGURE)
     return report

@@ -19,13 +19,17 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from training.data import open_dataset, stratified_split
 from lpr.hashing import sha256_file
-from training.metrics import score
-from lpr.preprocessing import InputSpec
 from lpr.onnx import onnx_predict
-from training.timing import ms_per_image
 from lpr.onnx import session as onnx_session
+from lpr.preprocessing import InputSpec
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, MODEL_FILE, locate, place
+from training.data import dataset_record, open_dataset, recorded_root, stratified_split
+from training.metrics import score
+from training.timing import ms_per_image
+
+#: The int8 variant of the shipped model, shipped under the same version.
+INT8_MODEL = f"{DEFAULT_MODEL}-int8"
 
 #: Largest accuracy loss (in points) that still lets int8 be the default.
 MAX_ACCURACY_DROP = 0.3
@@ -66,36 +70,42 @@ def quantize(float_model: str | Path, out: str | Path, calibration: np.ndarray) 
     return out
 
 
-def quantize_shipped(models_dir: str | Path, calibration_crops: int = 600) -> dict:
-    """Build ``<name>.int8.onnx`` beside the shipped model and compare it with float.
+def quantize_shipped(
+    repository: str | Path = DEFAULT_REPOSITORY, calibration_crops: int = 600, data: str | Path | None = None
+) -> dict:
+    """Quantise the newest ``lpr-default`` into ``lpr-default-int8`` of the same version; compare both.
 
     Calibration uses crops from the training part of ``train/`` (never the
-    validation or test crops); the comparison is on the test split.
+    validation or test crops); the comparison is on the test split. ``data``:
+    the dataset root, by default ``../shared/data/<the name the metadata records>``.
+    The float model's metadata gets the comparison (``quantization``); the int8
+    file ships with metadata of its own, so it can be served by name.
     """
-    models_dir = Path(models_dir)
-    meta_path = models_dir / "lpr-default.json"
-    meta = json.loads(meta_path.read_text())
+    repository = Path(repository)
+    shipped = locate(repository, DEFAULT_MODEL)
+    meta = json.loads(shipped.metadata.read_text())
+    meta["dataset"] = dataset_record(meta["dataset"])
     spec = InputSpec.from_dict(meta["preprocessing"])
-    dataset = open_dataset(meta["dataset"]["root"], seed=meta["seed"])
+    dataset = open_dataset(recorded_root(meta, data), seed=meta["seed"])
     fit, _ = stratified_split(dataset.train, meta["training"]["recipe"]["val_fraction"], meta["seed"])
     rng = np.random.default_rng(meta["seed"])
     pick = np.sort(rng.choice(len(fit), size=min(calibration_crops, len(fit)), replace=False))
-    float_path = models_dir / meta["onnx"]["file"]
-    int8_path = quantize(float_path, models_dir / "lpr-default.int8.onnx", fit.subset(pick).load(spec))
+    variant = place(repository, INT8_MODEL, shipped.version)
+    quantize(shipped.onnx, variant.onnx, fit.subset(pick).load(spec))
 
     x_test = dataset.test.load(spec)
     result = {}
     test_metrics = {}
-    for kind, path in (("float32", float_path), ("int8", int8_path)):
-        metrics = score(onnx_predict(onnx_session(path), x_test), dataset.test.labels)
+    for kind, files in (("float32", shipped), ("int8", variant)):
+        metrics = score(onnx_predict(onnx_session(files.onnx), x_test), dataset.test.labels)
         test_metrics[kind] = {k: metrics[k] for k in ("n", "accuracy", "macro_f1", "ece", "errors")}
         result[kind] = {
-            "file": path.name,
-            "sha256": sha256_file(path),
+            "file": files.relative,  # relative to the repository, never this machine's path
+            "sha256": sha256_file(files.onnx),
             "accuracy": metrics["accuracy"],
             "macro_f1": metrics["macro_f1"],
-            "ms_per_image_batch1": ms_per_image(path, 1),
-            "ms_per_image_batch64": ms_per_image(path, 64),
+            "ms_per_image_batch1": ms_per_image(files.onnx, 1),
+            "ms_per_image_batch64": ms_per_image(files.onnx, 64),
         }
     drop = (result["float32"]["accuracy"] - result["int8"]["accuracy"]) * 100
     # Faster at both ends of the service's batch sizes: a lone /predict and a full batch.
@@ -109,14 +119,13 @@ def quantize_shipped(models_dir: str | Path, calibration_crops: int = 600) -> di
     result["timed_with"] = "the service's session settings (1 intra-op thread, no spinning)"
     result["served_by_default"] = "int8" if result["int8_qualifies"] else "float32"
     meta["quantization"] = result
-    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    # The variant ships with metadata of its own, so LPR_MODEL_PATH can select it.
+    shipped.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     int8_meta = {
         **meta,
-        "name": "lpr-default-int8",
-        "onnx": {**meta["onnx"], "file": int8_path.name, "sha256": result["int8"]["sha256"]},
+        "name": INT8_MODEL,
+        "onnx": {**meta["onnx"], "file": MODEL_FILE, "sha256": result["int8"]["sha256"]},
         # The int8 file's own test figures, not the float file's.
         "test_metrics": {**meta["test_metrics"], **test_metrics["int8"]},
     }
-    int8_path.with_suffix(".json").write_text(json.dumps(int8_meta, indent=2, ensure_ascii=False) + "\n")
+    variant.metadata.write_text(json.dumps(int8_meta, indent=2, ensure_ascii=False) + "\n")
     return result

@@ -1,4 +1,11 @@
-"""Copying a finished run into ``models/``, where the service and the Docker image find it."""
+"""Shipping a finished run into the model repository, where the service and the Docker image find it.
+
+A run ships as ``<repository>/<name>/<version>/`` (:mod:`lpr.repository`), the
+version being the one its metadata records (the recipe's). A version folder
+that exists is never overwritten unless asked (``--force``): a shipped model
+stays loadable as it was, and a new model is a new version. The run's figures
+go to ``reports/`` (:mod:`training.reports`), not into the repository.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,11 @@ import json
 import shutil
 from pathlib import Path
 
-from training.figures import preprocessing_proof
 from lpr.hashing import sha256_file
+from lpr.repository import DEFAULT_MODEL, MODEL_FILE, ModelFiles, place
+from training.data import dataset_record
+from training.figures import preprocessing_proof
+from training.reports import REPORTS, figures_dir
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
@@ -21,34 +31,54 @@ FIGURES = (
 )
 
 
-def ship(
-    run_dir: str | Path, models_dir: str | Path, name: str = "lpr-default", include_keras: bool = False
-) -> list[Path]:
-    """Write ``<name>.onnx``, ``<name>.json`` and ``figures/`` into ``models_dir``.
+class VersionExistsError(FileExistsError):
+    """The repository already holds this version of this model."""
 
-    ``include_keras`` also copies the Keras checkpoint: the reference ships it so
-    the benchmark can time Keras the way the write-up served it.
+
+def ship(
+    run_dir: str | Path,
+    repository: str | Path,
+    name: str = DEFAULT_MODEL,
+    include_keras: bool = False,
+    *,
+    force: bool = False,
+    reports: str | Path = REPORTS,
+) -> list[Path]:
+    """Write ``<repository>/<name>/<version>/model.{onnx,json}`` and the run's figures; the paths written.
+
+    ``include_keras`` also copies the Keras checkpoint (``model.keras``): the
+    reference ships it so the benchmark can time Keras the way the write-up
+    served it. ``force`` replaces the files of an existing version folder.
     """
-    run_dir, models_dir = Path(run_dir), Path(models_dir)
-    (models_dir / "figures").mkdir(parents=True, exist_ok=True)
-    onnx_path = models_dir / f"{name}.onnx"
-    shutil.copyfile(run_dir / "model.onnx", onnx_path)
+    run_dir, repository = Path(run_dir), Path(repository)
     meta = json.loads((run_dir / "model.json").read_text())
+    version = str(meta["version"])
+    existing = ModelFiles(name, version, repository / name / version)
+    if existing.folder.exists() and not force:
+        raise VersionExistsError(
+            f"{existing.folder} exists: version {version} of {name} is shipped already. Give the recipe "
+            "a new version (training/recipes.py), or pass --force to replace it (then re-run quantize "
+            "and calibrate)"
+        )
+    files = place(repository, name, version)
+    shutil.copyfile(run_dir / "model.onnx", files.onnx)
     meta["name"] = name
-    meta["onnx"]["file"] = onnx_path.name
-    meta["onnx"]["sha256"] = sha256_file(onnx_path)
-    meta_path = models_dir / f"{name}.json"
-    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    written = [onnx_path, meta_path]
-    for figure in FIGURES:
-        target = models_dir / "figures" / figure
-        shutil.copyfile(run_dir / figure, target)
-        written.append(target)
+    meta["onnx"]["file"] = MODEL_FILE
+    meta["onnx"]["sha256"] = sha256_file(files.onnx)
+    meta["dataset"] = dataset_record(meta["dataset"])
+    files.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    written = [files.onnx, files.metadata]
     if include_keras:
-        target = models_dir / f"{name}.keras"
-        shutil.copyfile(run_dir / "best.keras", target)
+        shutil.copyfile(run_dir / "best.keras", files.keras)
+        written.append(files.keras)
+
+    figures = figures_dir(reports, name)
+    figures.mkdir(parents=True, exist_ok=True)
+    for figure in FIGURES:
+        target = figures / figure
+        shutil.copyfile(run_dir / figure, target)
         written.append(target)
     samples = sorted(SAMPLES.glob("*.png"))
     if samples:
-        written.append(preprocessing_proof(samples, models_dir / "figures" / "samples_preprocessed.png"))
+        written.append(preprocessing_proof(samples, figures / "samples_preprocessed.png"))
     return written

@@ -1,0 +1,32 @@
+"""Where reports about models go: ``reports/``, apart from the model repository (``models/``).
+
+The model card, the plate evaluations and the figures describe a model; they
+are not part of it, so the service's repository holds model files only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lpr.repository import DEFAULT_MODEL, REFERENCE_MODEL
+
+#: The checkout's reports folder.
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+MODEL_CARD = "MODEL_CARD.md"
+#: ``lpr-train plates`` on plates of test crops (what the card reports) and of validation crops.
+PLATES_EVAL = "plates_eval.json"
+PLATES_EVAL_VAL = "plates_eval_val.json"
+PLATES_FIGURE = "plates_examples.png"
+OOD_FIGURE = "ood_examples.png"
+
+
+def figures_dir(reports: str | Path, name: str = DEFAULT_MODEL) -> Path:
+    """A shipped model's figures: ``figures/`` for ``lpr-default``, ``reference/figures/`` for the
+    reference, ``<name>/figures/`` for any other name."""
+    reports = Path(reports)
+    if name == DEFAULT_MODEL:
+        return reports / "figures"
+    if name == REFERENCE_MODEL:
+        return reports / "reference" / "figures"
+    return reports / name / "figures"
