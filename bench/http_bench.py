@@ -46,6 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 RESULTS = ROOT / "bench" / "results"
 BATCH = 64
+#: The API key of the "keys" configuration (issue 14: keys and a rate limit on, within 10 % of off).
+KEY = "bench-key"
+KEYS_ENV = {"LPR_API_KEYS": KEY, "LPR_RATE_LIMIT": "1000000"}
 CONNECTIONS = (1, 8, 32)
 
 #: Issue 12: the service against the floor measured in the same run (service / floor).
@@ -69,6 +72,7 @@ WRK_SCRIPT = r"""
 local bodies = {}
 local index = 0
 local content_type = os.getenv("LPR_BENCH_CONTENT_TYPE")
+local authorization = "Bearer " .. os.getenv("LPR_BENCH_KEY")
 for name in string.gmatch(os.getenv("LPR_BENCH_BODIES"), "[^;]+") do
   local f = assert(io.open(name, "rb"))
   bodies[#bodies + 1] = f:read("*a")
@@ -76,7 +80,8 @@ for name in string.gmatch(os.getenv("LPR_BENCH_BODIES"), "[^;]+") do
 end
 request = function()
   index = index % #bodies + 1
-  return wrk.format("POST", nil, {["Content-Type"] = content_type}, bodies[index])
+  return wrk.format("POST", nil, {["Content-Type"] = content_type, ["Authorization"] = authorization},
+                    bodies[index])
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -131,7 +136,12 @@ class Payloads:
 
 def wrk(url: str, bodies: str, payloads: Payloads, connections: int, seconds: float) -> dict:
     """One wrk run; latency in ms, throughput per second, and every kind of error counted."""
-    env = {**os.environ, "LPR_BENCH_BODIES": bodies, "LPR_BENCH_CONTENT_TYPE": payloads.content_type}
+    env = {
+        **os.environ,
+        "LPR_BENCH_BODIES": bodies,
+        "LPR_BENCH_CONTENT_TYPE": payloads.content_type,
+        "LPR_BENCH_KEY": KEY,  # sent always; only the "keys" configuration checks it
+    }
     command = [
         "wrk",
         "-t1",
@@ -268,7 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         payloads = Payloads(Path(tmp), load_crops())
-        rounds: dict[str, list[dict]] = {"batching": [], "unbatched": [], "no_lane": [], "floor": []}
+        rounds: dict[str, list[dict]] = {
+            "batching": [],
+            "unbatched": [],
+            "no_lane": [],
+            "keys": [],
+            "floor": [],
+        }
         measure: dict[str, Callable[[], dict]] = {
             "batching": lambda: service_run({}, payloads, args.seconds, "batching", batch=True),
             "unbatched": lambda: service_run(
@@ -277,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             "no_lane": lambda: service_run(
                 {"LPR_FAST_LANE": "false"}, payloads, args.seconds, "no-lane", batch=False
             ),
+            "keys": lambda: service_run(KEYS_ENV, payloads, args.seconds, "keys", batch=True),
         }
         if not args.skip_floor:
             measure["floor"] = lambda: floor_run(payloads, args.seconds)
@@ -285,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             # Each round starts with the next configuration, so none always runs first.
             for name in order[index % len(order) :] + order[: index % len(order)]:
                 rounds[name].append(measure[name]())
-        batching, unbatched, no_lane = (median_of(rounds[k]) for k in ("batching", "unbatched", "no_lane"))
+        batching, unbatched, no_lane, keyed = (
+            median_of(rounds[k]) for k in ("batching", "unbatched", "no_lane", "keys")
+        )
         floor = median_of(rounds["floor"]) if rounds["floor"] else None
 
     predict, off = batching["predict"], unbatched["predict"]
@@ -306,7 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         "batching_raises_rps_8_and_32": all(
             predict[c]["requests_per_s"] > off[c]["requests_per_s"] for c in ("8", "32")
         ),
-        "no_errors": errors_in(batching) + errors_in(unbatched) + errors_in(no_lane) == 0,
+        "no_errors": sum(errors_in(r) for r in (batching, unbatched, no_lane, keyed)) == 0,
+    }
+    keyed_batch = max(run["images_per_s"] for run in keyed["batch_64"].values())
+    figures["keys_vs_open"] = {
+        "p50_ratio_1": round(keyed["predict"]["1"]["p50_ms"] / predict["1"]["p50_ms"], 3),
+        "rps_ratio_32": round(keyed["predict"]["32"]["requests_per_s"] / predict["32"]["requests_per_s"], 3),
+        "batch_ratio": round(keyed_batch / best_batch, 3),
     }
     if floor is not None:
         floor_batch = max(run["images_per_s"] for run in floor["batch_64"].values())
@@ -336,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         "batching": batching,
         "unbatched": unbatched,
         "fastapi_route": no_lane,
+        "keys": keyed,
         "floor": floor,
         "figures": figures,
         "objectives": OBJECTIVES,
@@ -363,6 +389,7 @@ def print_table(results: dict) -> None:
         ("service, batching on", results["batching"]),
         ("service, batching off", results["unbatched"]),
         ("service, fast lane off", results["fastapi_route"]),
+        ("service, API keys + rate limit", results["keys"]),
     ]
     if results["floor"]:
         sections.append(("floor: do-nothing FastAPI", results["floor"]))
@@ -396,6 +423,8 @@ def print_table(results: dict) -> None:
     for key, (label, sign, bound) in FLOOR_OBJECTIVES.items() if "versus_floor" in figures else ():
         verdict = "met" if met["versus_floor"][key] else "NOT met"
         print(f"{label:<56}{figures['versus_floor'][key]:>8}   objective {sign} {bound:<6} {verdict}")
+    for key, value in figures["keys_vs_open"].items():
+        print(f"{'keys + rate limit on / off: ' + key:<56}{value:>8}   objective within 10 %")
     raises = "met" if met["batching_raises_rps_8_and_32"] else "NOT met"
     print(f"{'batching raises req/s at 8 and 32 connections':<44}{'':>10}   {raises}")
     errors = "none" if met["no_errors"] else "SOME"

@@ -31,6 +31,8 @@ README = ROOT / "README.md"
 
 #: Not an image: what the batch and error examples upload beside the crops.
 NOTES = b"plates to check tomorrow\n"
+#: Sent as X-Request-Id, so the ids in the examples (error bodies carry theirs) stay the same.
+REQUEST_ID = "7d0c5e1f9a2b4c3d8e6f1a2b3c4d5e6f"
 #: The synthetic plate shown for /read-plate: plate #8 of the shipped plate evaluation's seed.
 PLATE_INDEX = 8
 
@@ -58,7 +60,7 @@ def collect() -> dict[str, Any]:
     from service.main import create_app
 
     sample = {name: (SAMPLES / f"{name}.png").read_bytes() for name in ("1", "ba", "pa")}
-    with TestClient(create_app(Settings())) as client:
+    with TestClient(create_app(Settings()), headers={"x-request-id": REQUEST_ID}) as client:
         predict = client.post("/predict", files={"file": ("ba.png", sample["ba"], "image/png")})
         batch = client.post(
             "/predict/batch",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
+from service import logs
 from service.config import Settings
 
 
@@ -26,23 +27,32 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     settings = Settings()
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     options = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "access_log": settings.access_log,
+        # Our handler for everything (service.logs); the access line is service.request_context's.
+        "log_config": None,
+        "access_log": False,
         "timeout_graceful_shutdown": settings.graceful_timeout,
     }
     if settings.workers > 1:
         # Several processes need an import string; each builds its app from the same environment.
-        uvicorn.run("service.main:create_app", factory=True, workers=settings.workers, **options)
+        uvicorn.run("service.__main__:worker_app", factory=True, workers=settings.workers, **options)
     else:
         from service.main import create_app
 
         uvicorn.run(create_app(settings), **options)
+
+
+def worker_app() -> FastAPI:
+    """One worker process's app (``LPR_WORKERS`` > 1): a spawned process sets up its own logging."""
+    from service.main import create_app
+
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ configuration table, the Dockerfile and the code cannot drift apart.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lpr.model import ModelLoadError
@@ -110,6 +111,45 @@ class Settings(BaseSettings):
             "orchestrator's kill delay (docker stop: 10 s, docker-compose.yml: 15 s, Kubernetes: 30 s)."
         ),
     )
+
+    api_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "Comma-separated API keys; when set (or LPR_API_KEYS_FILE), every route but the probes, "
+            "/metrics, the docs and the page needs one (Authorization: Bearer <key> or X-API-Key)."
+        ),
+    )
+    api_keys_file: Path | None = Field(
+        None, description="A file of API keys, one per line (# comments allowed), e.g. a mounted Secret."
+    )
+    rate_limit: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Requests per second allowed per API key (per client address when keys are off), on the "
+            "routes that need a key; a batch counts as its number of files. Unset: no limit."
+        ),
+    )
+    rate_burst: int | None = Field(
+        None,
+        ge=1,
+        description="Requests a key may send at once before the rate applies (default: 1 s worth).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or as one JSON object per line (access log included)."
+    )
+
+    def api_key_list(self) -> list[str]:
+        """Every configured key: ``LPR_API_KEYS`` and the lines of ``LPR_API_KEYS_FILE``."""
+        keys = self.api_keys.get_secret_value().split(",") if self.api_keys else []
+        if self.api_keys_file is not None:
+            keys += [line for line in self.api_keys_file.read_text().splitlines() if not line.startswith("#")]
+        return [key.strip() for key in keys if key.strip()]
+
+    @property
+    def burst(self) -> int:
+        """The rate limiter's bucket size: ``LPR_RATE_BURST``, or one second's worth of requests."""
+        return self.rate_burst or max(1, math.ceil(self.rate_limit or 1))
 
     def resolve(self, path: Path) -> Path:
         """Absolute path for ``path``: as given if it exists from the cwd, else under the checkout.

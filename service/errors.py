@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lpr.preprocessing import ImageError
+from service import context
 
 logger = logging.getLogger("service")
 
@@ -40,6 +41,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
     "not_found": 404,
     "method_not_allowed": 405,
+    # who is asking, and how often
+    "missing_api_key": 401,
+    "invalid_api_key": 401,
+    "rate_limited": 429,
     # the service
     "model_not_ready": 503,
     "shutting_down": 503,
@@ -71,8 +76,18 @@ class APIError(Exception):
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The JSON body of every error response."""
-    return {"error": {"code": code, "message": message, **extra}}
+    """The JSON body of every error response, with the request's id.
+
+    On the Open Inference Protocol routes the protocol's shape, ``{"error":
+    "<message>"}``, with the code and id beside it.
+    """
+    rid = context.request_id.get()
+    if context.v2_protocol.get():
+        return {"error": message, "code": code, "request_id": rid}
+    detail = {"code": code, "message": message, **extra}
+    if rid is not None:
+        detail["request_id"] = rid
+    return {"error": detail}
 
 
 def error_response(code: str, message: str, status: int | None = None, **extra: Any) -> JSONResponse:

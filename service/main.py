@@ -2,18 +2,24 @@
 
 How a request travels, outermost first:
 
-1. :class:`~service.metrics.MetricsMiddleware`: counts, times and tracks in flight every request;
-2. :class:`~service.limits.BodySizeLimitMiddleware`: per-route body limits, derived from how each
+1. :class:`~service.request_context.RequestContextMiddleware`: the request id (echoed on every
+   response, in every error body) and, with ``LPR_ACCESS_LOG``, the access-log line;
+2. :class:`~service.metrics.MetricsMiddleware`: counts, times and tracks in flight every request;
+3. :class:`~service.auth.APIKeyMiddleware` (when keys are configured): a key for every route that
+   does not declare itself open;
+4. :class:`~service.ratelimit.RateLimitMiddleware` (``LPR_RATE_LIMIT``): per key, on the same routes;
+5. :class:`~service.limits.BodySizeLimitMiddleware`: per-route body limits, derived from how each
    upload route declares its body;
-3. :class:`~service.fastlane.FastLane` (``LPR_FAST_LANE``): serves ``POST /predict`` without
+6. :class:`~service.fastlane.FastLane` (``LPR_FAST_LANE``): serves ``POST /predict`` without
    FastAPI's per-request machinery, through the same function as the route;
-4. FastAPI: routing, the routers' dependencies (:mod:`service.dependencies`), the routes.
+7. FastAPI: routing, the routers' dependencies (:mod:`service.dependencies`), the routes.
 
 Cross-cutting concerns belong in that stack (a pure ASGI middleware added in
 :func:`create_app`), never in a route's dependencies, so they apply to every
 route, the fast lane's included. Adding an endpoint means one router file and
-one entry in :data:`ROUTERS`: its metrics label and its body limit follow
-from the route itself.
+one entry in :data:`ROUTERS`: its metrics label, its body limit and whether it
+needs a key (yes, unless it declares ``openapi_extra=OPEN``) follow from the
+route itself.
 """
 
 from __future__ import annotations
@@ -28,13 +34,16 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import service
+from service.auth import SECURITY, SECURITY_SCHEMES, APIKeyMiddleware, protected_paths
 from service.config import Settings
 from service.engine import InferenceEngine
 from service.errors import install_error_handlers
 from service.fastlane import FastLane, check_lane
 from service.limits import BodySizeLimitMiddleware, upload_limits
 from service.metrics import Metrics, MetricsMiddleware
-from service.routers import ops, page, plate, predict
+from service.ratelimit import RateLimitMiddleware
+from service.request_context import RequestContextMiddleware
+from service.routers import ops, page, plate, predict, v2
 
 logger = logging.getLogger("service")
 # python-multipart logs every malformed body a client sends as a WARNING; the
@@ -42,7 +51,7 @@ logger = logging.getLogger("service")
 logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 #: Every router of the API, in the order ``/docs`` lists them.
-ROUTERS = (predict.router, plate.router, ops.router, page.router)
+ROUTERS = (predict.router, plate.router, ops.router, v2.router, page.router)
 
 DESCRIPTION = """
 Reads the characters of Nepali (Bagmati) motorbike licence plates: the digits
@@ -68,6 +77,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     engine = await run_in_threadpool(load)
     app.state.engine = engine
+    if not settings.api_key_list():
+        logger.warning("LPR_API_KEYS is not set: every route is open to anyone who can reach the service")
     # Everything alive now (modules, the model, the app) lives as long as the process: moved out
     # of the collector's reach, a full collection under load no longer walks all of it.
     gc.collect()
@@ -97,14 +108,51 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     routes = [route for router in ROUTERS for route in router.routes]
+    protected = protected_paths(routes)
+    keys = settings.api_key_list()
     # add_middleware wraps what is already there: innermost first.
     if settings.fast_lane:
         check_lane(routes)
         app.add_middleware(FastLane, state=app.state)
     app.add_middleware(BodySizeLimitMiddleware, limits=upload_limits(routes, settings))
+    if settings.rate_limit is not None:
+        app.add_middleware(
+            RateLimitMiddleware, rate=settings.rate_limit, burst=settings.burst, protected=protected
+        )
+    if keys:
+        app.add_middleware(APIKeyMiddleware, keys=keys, protected=protected)
     endpoints = {app.openapi_url, app.docs_url, app.redoc_url} | {route.path for route in routes}
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=endpoints)
+    app.add_middleware(
+        RequestContextMiddleware,
+        access_log=settings.access_log,
+        model_version=lambda: app.state.engine.metadata.model_version if app.state.engine else None,
+    )
+    app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's schema plus the API-key schemes, required on every route not declared open."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        # ErrorResponse is in the schema already: the upload routes document their errors with it.
+        error = {"$ref": "#/components/schemas/ErrorResponse"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                if operation.get("security") == []:
+                    continue
+                operation["security"] = SECURITY
+                for status, meaning in (
+                    ("401", "No API key, or a wrong one."),
+                    ("429", "Over the rate limit."),
+                ):
+                    operation["responses"].setdefault(
+                        status, {"description": meaning, "content": {"application/json": {"schema": error}}}
+                    )
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 app = create_app()

@@ -29,7 +29,7 @@ class ClassProbability(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable machine-readable reason (see the README's error table).")
+    code: str = Field(description="Stable machine-readable reason (docs/api.md lists every code).")
     message: str = Field(description="What is wrong, for people.")
 
 

@@ -60,8 +60,10 @@ def test_bad_uploads_get_identical_errors(
     status: int,
     code: str,
 ) -> None:
-    fast = client.post("/predict", **make_request(samples))
-    slow = through_fastapi.post("/predict", **make_request(samples))
+    request = make_request(samples)
+    request["headers"] = {**request.get("headers", {}), "x-request-id": "same-id"}
+    fast = client.post("/predict", **request)
+    slow = through_fastapi.post("/predict", **request)
     assert (fast.status_code, fast.json()) == (slow.status_code, slow.json())
     assert fast.status_code == status and fast.json()["error"]["code"] == code
 

@@ -25,7 +25,8 @@ def test_short_benchmark_run_measures_every_point_without_errors(tmp_path: Path)
     assert http_bench.main(["--seconds", "1", "--skip-floor", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert results["model_version"].startswith("lpr-default")
-    for section, has_batch in (("batching", True), ("unbatched", False), ("fastapi_route", False)):
+    sections = (("batching", True), ("unbatched", False), ("fastapi_route", False), ("keys", True))
+    for section, has_batch in sections:
         runs = list(results[section]["predict"].values())
         if has_batch:
             runs += list(results[section]["batch_64"].values())
@@ -37,6 +38,7 @@ def test_short_benchmark_run_measures_every_point_without_errors(tmp_path: Path)
         assert results[section]["rss_mib"]["after"] > 0
     assert results["batching"]["env"] == {} and results["unbatched"]["env"] == {"LPR_BATCHING": "false"}
     assert results["fastapi_route"]["env"] == {"LPR_FAST_LANE": "false"}
+    assert results["keys"]["env"] == http_bench.KEYS_ENV  # every request carried the key: no 401 counted
     assert results["met"]["no_errors"] is True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from service.auth import OPEN
 from service.dependencies import EngineDep, MetricsDep
 from service.metrics import CONTENT_TYPE
 from service.schemas import ErrorResponse, Health, ModelInfo, Readiness
@@ -12,7 +13,7 @@ from service.schemas import ErrorResponse, Health, ModelInfo, Readiness
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, openapi_extra=OPEN)
 async def health() -> Health:
     """Liveness: the process answers HTTP. Says nothing about the model, on purpose,
     so an orchestrator does not restart a pod that is merely still loading."""
@@ -23,6 +24,7 @@ async def health() -> Health:
     "/ready",
     response_model=Readiness,
     response_model_exclude_none=True,
+    openapi_extra=OPEN,
     responses={503: {"model": Readiness, "description": "Model not loaded or not warmed up yet."}},
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
@@ -42,7 +44,9 @@ async def model_info(engine: EngineDep) -> ModelInfo:
     return ModelInfo.model_validate(engine.info())
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+@router.get(
+    "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}}, openapi_extra=OPEN
+)
 async def metrics(metrics: MetricsDep) -> Response:
     """Prometheus exposition of request, image and inference metrics."""
     return Response(metrics.render(), media_type=CONTENT_TYPE)

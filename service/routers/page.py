@@ -19,6 +19,8 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from service.auth import OPEN
+
 router = APIRouter(include_in_schema=False)
 
 #: Beside the package's modules, in the checkout and in an installed wheel alike (package data).
@@ -47,7 +49,7 @@ _INDEX = (_STATIC / "index.html").read_bytes()
 _ASSET_BODIES = {name: (_STATIC / name).read_bytes() for name in ASSETS}
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, openapi_extra=OPEN)
 async def index() -> Response:
     """The page: pick or drop images, see what the model reads in them."""
     return HTMLResponse(_INDEX, headers={**_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY})
@@ -65,4 +67,4 @@ def _asset_endpoint(name: str) -> Callable[[], Awaitable[Response]]:
 
 
 for _name in ASSETS:
-    router.add_api_route(f"/static/{_name}", _asset_endpoint(_name), methods=["GET"])
+    router.add_api_route(f"/static/{_name}", _asset_endpoint(_name), methods=["GET"], openapi_extra=OPEN)

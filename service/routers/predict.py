@@ -19,6 +19,7 @@ from service.dependencies import EngineDep
 from service.engine import InferenceEngine
 from service.errors import APIError
 from service.multipart import Part, files_named, form_body, parse_form
+from service.ratelimit import charge
 from service.schemas import UPLOAD_ERROR_RESPONSES, BatchResponse, Prediction
 
 router = APIRouter(tags=["predict"])
@@ -75,6 +76,7 @@ async def predict_batch(request: Request, engine: EngineDep) -> Response:
     content_type = request.headers.get("content-type")
     # Parsing 64 parts takes milliseconds: off the event loop.
     files = await run_in_threadpool(_batch_files, engine, await request.body(), content_type)
+    charge(request, len(files))
     outcomes = await engine.predict_many([upload.data for upload in files])
     results: list[dict[str, Any]] = []
     for index, (outcome, upload) in enumerate(zip(outcomes, files, strict=True)):
