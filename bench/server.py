@@ -95,14 +95,20 @@ class Server:
         return self.process.returncode
 
 
-def start(env: Mapping[str, str] | None = None, *, log_path: Path, port: int | None = None) -> Server:
-    """Launch ``python -m service`` on 127.0.0.1 with ``env`` added to this process's environment."""
+def start(
+    env: Mapping[str, str] | None = None, *, log_path: Path, port: int | None = None, checkout: Path = ROOT
+) -> Server:
+    """Launch ``python -m service`` from ``checkout`` on 127.0.0.1, ``env`` added to this environment."""
     port = port or free_port()
     full_env = {**os.environ, **(env or {}), "LPR_HOST": "127.0.0.1", "LPR_PORT": str(port)}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "service"],
+            cwd=checkout,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     return Server(process, port, log_path)
 
@@ -114,9 +120,10 @@ def running(
     log_path: Path,
     port: int | None = None,
     ready_timeout: float = 60.0,
+    checkout: Path = ROOT,
 ) -> Iterator[Server]:
     """A ready server for the ``with`` block; stopped with SIGTERM (killed if it hangs) afterwards."""
-    server = start(env, log_path=log_path, port=port)
+    server = start(env, log_path=log_path, port=port, checkout=checkout)
     try:
         server.wait_ready(ready_timeout)
         yield server

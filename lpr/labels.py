@@ -27,3 +27,6 @@ DEVANAGARI: dict[str, str] = {
 }
 
 NUM_CLASSES: int = len(LABELS)
+
+#: The digit classes, ०-९, in output order.
+DIGITS: tuple[str, ...] = tuple(label for label in LABELS if label.isdigit())

@@ -53,8 +53,25 @@ def protected_paths(routes: Iterable[BaseRoute]) -> list[re.Pattern[str]]:
     return [route.path_regex for route in routes if isinstance(route, APIRoute) and not is_open(route)]
 
 
-def is_protected(patterns: Sequence[re.Pattern[str]], path: str) -> bool:
-    return any(pattern.match(path) for pattern in patterns)
+class ProtectedPaths:
+    """Whether a path needs a key: the routes' patterns, with the answer remembered per path.
+
+    A service sees a handful of paths, so after the first request each check is
+    one dict lookup; unknown paths (scanners) are not remembered beyond a bound.
+    """
+
+    def __init__(self, patterns: Sequence[re.Pattern[str]], remember: int = 1024) -> None:
+        self.patterns = list(patterns)
+        self.remember = remember
+        self._known: dict[str, bool] = {}
+
+    def __call__(self, path: str) -> bool:
+        known = self._known.get(path)
+        if known is None:
+            known = any(pattern.match(path) for pattern in self.patterns)
+            if len(self._known) < self.remember:
+                self._known[path] = known
+        return known
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -77,7 +94,7 @@ class APIKeyMiddleware:
             raise ValueError("APIKeyMiddleware needs at least one key")
         self.app = app
         self.keys = [(key.encode(), key_hash(key)) for key in keys]
-        self.protected = list(protected)
+        self.protected = ProtectedPaths(protected)
 
     def _match(self, presented: str) -> str | None:
         candidate = presented.encode()
@@ -88,7 +105,7 @@ class APIKeyMiddleware:
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_protected(self.protected, scope["path"]):
+        if scope["type"] != "http" or not self.protected(scope["path"]):
             await self.app(scope, receive, send)
             return
         presented = presented_key(scope)

@@ -14,6 +14,9 @@ How a request travels, outermost first:
    FastAPI's per-request machinery, through the same function as the route;
 7. FastAPI: routing, the routers' dependencies (:mod:`service.dependencies`), the routes.
 
+With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set and the ``otel`` extra installed, an OpenTelemetry
+middleware wraps them all (:mod:`service.tracing`).
+
 Cross-cutting concerns belong in that stack (a pure ASGI middleware added in
 :func:`create_app`), never in a route's dependencies, so they apply to every
 route, the fast lane's included. Adding an endpoint means one router file and
@@ -34,6 +37,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import service
+from service import tracing
 from service.auth import SECURITY, SECURITY_SCHEMES, APIKeyMiddleware, protected_paths
 from service.config import Settings
 from service.engine import InferenceEngine
@@ -128,6 +132,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access_log=settings.access_log,
         model_version=lambda: app.state.engine.metadata.model_version if app.state.engine else None,
     )
+    traced = tracing.middleware()
+    if traced is not None:
+        middleware_class, options = traced
+        app.add_middleware(middleware_class, **options)
+        app.state.tracer_provider = options["tracer_provider"]
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     return app
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.auth import is_protected
+from service.auth import ProtectedPaths
 from service.errors import error_response
 from service.request_context import KEY_HASH
 
@@ -85,16 +85,17 @@ class RateLimiter:
 
 
 def headers(limiter: RateLimiter, decision: Decision) -> list[tuple[bytes, bytes]]:
-    values = {
-        "limit": str(limiter.burst),
-        "remaining": str(decision.remaining),
-        "reset": str(math.ceil(decision.reset_s)),
-    }
-    out = []
-    for name, value in values.items():
-        out.append((f"ratelimit-{name}".encode(), value.encode()))
-        out.append((f"x-ratelimit-{name}".encode(), value.encode()))
-    return out
+    limit = str(limiter.burst).encode()
+    remaining = str(decision.remaining).encode()
+    reset = str(math.ceil(decision.reset_s)).encode()
+    return [
+        (b"ratelimit-limit", limit),
+        (b"ratelimit-remaining", remaining),
+        (b"ratelimit-reset", reset),
+        (b"x-ratelimit-limit", limit),
+        (b"x-ratelimit-remaining", remaining),
+        (b"x-ratelimit-reset", reset),
+    ]
 
 
 class RateLimitMiddleware:
@@ -105,10 +106,10 @@ class RateLimitMiddleware:
     ) -> None:
         self.app = app
         self.limiter = RateLimiter(rate, burst)
-        self.protected = list(protected)
+        self.protected = ProtectedPaths(protected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_protected(self.protected, scope["path"]):
+        if scope["type"] != "http" or not self.protected(scope["path"]):
             await self.app(scope, receive, send)
             return
         caller = scope.get(KEY_HASH) or (scope.get("client") or ("unknown", 0))[0]

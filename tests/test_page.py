@@ -171,7 +171,7 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     tab.on("console", lambda message: message.type == "error" and problems.append(message.text))
     tab.on("pageerror", lambda error: problems.append(str(error)))
     tab.goto(f"{live_server}/")
-    model_version = httpx.get(f"{live_server}/model").json()["model_version"]
+    model_version = httpx.get(f"{live_server}/ready").json()["model_version"]
     tab.wait_for_function(
         "v => document.getElementById('model-version').textContent === v", arg=model_version
     )
@@ -369,3 +369,38 @@ def test_plate_mode_draws_a_box_over_each_character_read(page: Any, live_server:
         assert card.get_by_test_id("plate-reason").inner_text() == expected["reason"]
         assert card.get_by_test_id("plate-box").count() == 0
     screenshot(page, "plate")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server with LPR_API_KEYS set: the page's own calls then need the key the user types."""
+    log_path = tmp_path_factory.mktemp("page-keyed-server") / "server.log"
+    base, process = start_server(log_path, LPR_API_KEYS="page-key")
+    try:
+        wait_until_ready(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_with_keys_on_the_page_asks_for_one_and_works_once_given(browser: Any, keyed_server: str) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB")
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    tab.goto(f"{keyed_server}/")
+    # The version comes from the open /ready probe, before any key is typed.
+    tab.wait_for_function("() => document.getElementById('model-version').textContent.startsWith('lpr-')")
+    tab.set_input_files("#file-input", [png_payload("ba")])
+    refused = finished_cards(tab, 1).first
+    assert refused.get_attribute("data-state") == "error"
+    assert "missing_api_key" in refused.get_by_test_id("result-error").inner_text()
+    tab.get_by_test_id("clear").click()
+    tab.get_by_test_id("api-key").fill("page-key")
+    tab.get_by_test_id("api-key").dispatch_event("change")
+    tab.set_input_files("#file-input", [png_payload("pa")])
+    card = finished_cards(tab, 1).first
+    assert card.get_attribute("data-state") == "done"
+    assert card.get_by_test_id("result-label").inner_text() == DEVANAGARI["pa"]
+    context.close()

@@ -16,7 +16,18 @@
   const statusLine = document.getElementById("status");
   const clearButton = document.getElementById("clear");
   const versionLabel = document.getElementById("model-version");
+  const keyInput = document.getElementById("api-key");
   const objectUrls = [];
+
+  // The API key, for a service started with LPR_API_KEYS: kept for this tab only.
+  keyInput.value = sessionStorage.getItem("lpr-api-key") || "";
+  keyInput.addEventListener("change", () => sessionStorage.setItem("lpr-api-key", keyInput.value.trim()));
+
+  /** The key header when a key is given; the page works without one where the service is open. */
+  function authHeaders() {
+    const key = keyInput.value.trim();
+    return key ? { "X-API-Key": key } : {};
+  }
 
   /** Build an element: attrs are attributes except `class` and `text`; children are nodes or strings. */
   function el(tag, attrs = {}, ...children) {
@@ -49,7 +60,7 @@
   async function post(url, form) {
     let response;
     try {
-      response = await fetch(url, { method: "POST", body: form });
+      response = await fetch(url, { method: "POST", body: form, headers: authHeaders() });
     } catch (err) {
       throw new ApiError("network", `the server could not be reached (${err.message})`);
     }
@@ -75,10 +86,11 @@
 
   async function loadModelInfo() {
     try {
-      const response = await fetch("/model");
+      // /ready is open (a probe), so the version shows before any key is entered.
+      const response = await fetch("/ready");
       const body = await response.json();
       if (response.ok) showVersion(body.model_version);
-      else versionLabel.textContent = `not ready (${body.error ? body.error.message : response.status})`;
+      else versionLabel.textContent = `not ready (${body.detail || response.status})`;
     } catch {
       versionLabel.textContent = "unavailable";
     }
