@@ -83,13 +83,21 @@ def collect() -> dict[str, Any]:
 def _shown(name: str, answer: dict[str, Any]) -> Any:
     """What the README shows: the whole answer, with long repeated lists cut to their first entry."""
     answer = json.loads(json.dumps(answer))
-    if name == "batch":
+    if name == "predict":
+        rest = len(answer["probabilities"]) - 3
+        answer["probabilities"] = [*answer["probabilities"][:3], f"… {rest} more"]
+    elif name == "batch":
         for result in answer["results"]:
             if "probabilities" in result:
                 rest = len(result["probabilities"]) - 1
                 result["probabilities"] = [result["probabilities"][0], f"… {rest} more"]
     elif name == "read-plate":
+        rest = len(answer["readings"]) - 1
+        answer["readings"] = answer["readings"][:1] + ([f"… {rest} more"] if rest > 0 else [])
         for index, row in enumerate(answer["rows"]):
+            for character in row["characters"]:
+                rest = len(character["candidates"]) - 1
+                character["candidates"] = [character["candidates"][0], f"… {rest} more"]
             count = len(row["characters"])
             if index == 0:
                 row["characters"] = [row["characters"][0], f"… {count - 1} more"]
@@ -98,7 +106,7 @@ def _shown(name: str, answer: dict[str, Any]) -> Any:
     return answer
 
 
-def compact(value: Any, indent: int = 0, width: int = 100) -> str:
+def compact(value: Any, indent: int = 0, width: int = 108) -> str:
     """JSON with every object or list that fits on one line kept on one line."""
     flat = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
     if len(flat) + indent <= width or not isinstance(value, dict | list) or not value:

@@ -155,7 +155,11 @@ class InferenceEngine:
         return answer
 
     async def predict_many(self, files: Sequence[bytes]) -> list[Outcome]:
-        """One outcome per file, in order, off the event loop; a bad file gets its own error."""
+        """One outcome per file, in order, off the event loop; a bad file gets its own error.
+
+        A route with more blocking work around the batch (parsing, encoding) calls
+        :meth:`classify_files` inside its own single hop to a thread instead.
+        """
         return await run_in_threadpool(self.classify_files, files)
 
     async def read_plate(self, data: bytes) -> dict[str, Any]:
