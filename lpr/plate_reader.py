@@ -1,15 +1,25 @@
-"""The one plate reader: a plate image to its characters, rows and text.
+"""The one plate reader: a plate image to its characters, rows, candidate readings and text.
 
 Segmentation (:mod:`lpr.segmentation`), every character in ONE batched
-inference, the plate format (:mod:`lpr.plate_format`) and calibrated
-confidences (:mod:`lpr.confidence`). ``POST /read-plate`` answers with
-:meth:`PlateReading.answer`, and ``lpr-train plates`` scores
-:attr:`PlateReading.labels`, so the evaluation measures exactly what the
-service says.
+inference, calibrated probabilities (:mod:`lpr.confidence`), then the plate
+grammar (:mod:`lpr.plate_grammar`): each character gets the slot it holds
+(zone, lot, class, serial) in the most probable layout, and is read among the
+symbols that slot allows. A letter slot whose letter the model cannot read
+confidently (a zone other than बा, a class other than प, or a doubtful mark)
+is answered ``?`` with ``unknown: true`` and a reason, never as a forced बा or
+प; a digit slot the model doubts is ``?`` too. The grammar re-ranks only among
+what the slot allows and never raises a probability: ``confidence`` is the
+model's own calibrated probability of the label shown.
+
+``POST /read-plate`` answers with :meth:`PlateReading.answer`, and
+``lpr-train plates`` scores :attr:`PlateReading.labels`, so the evaluation
+measures exactly what the service says.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,28 +27,47 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lpr.confidence import rank
+from lpr.confidence import apply_temperature
 from lpr.model import ModelMetadata
-from lpr.plate_format import constrain
+from lpr.plate_grammar import LETTER_SLOTS, READABLE, Slot, layouts
 from lpr.segmentation import Segmentation, batch_inputs, segment
 
 #: Runs a preprocessed batch through the model: uncalibrated probabilities, one row per image.
 Classify = Callable[[np.ndarray], np.ndarray]
 
+#: What a character the reader will not name is shown as.
+UNREADABLE = "?"
+#: Candidates per character, and readings per plate, in an answer.
+TOP_K = 3
+TOP_READINGS = 5
+
 
 @dataclass(frozen=True)
 class PlateReading:
-    """What was read on one plate: the segmentation, the model's raw output and the characters."""
+    """What was read on one plate: the segmentation, the model's raw output and the decoded plate."""
 
     segmentation: Segmentation
     #: The model's uncalibrated probabilities, one row per character in reading order.
     probabilities: np.ndarray
-    #: Per row, per character: box, label, devanagari, confidence, unknown (the API's shape).
+    #: Per row, per character: box, slot, label, devanagari, confidence, unknown, reason, candidates.
     rows: list[list[dict[str, Any]]]
+    #: The plate's most probable readings, best first (text, labels, score, matches_format).
+    readings: list[dict[str, Any]]
+    matches_format: bool
 
     @property
     def labels(self) -> list[list[str]]:
         return [[c["label"] for c in row] for row in self.rows]
+
+    @property
+    def confident(self) -> bool:
+        """The plate may be stored as read: characters found, the grammar fits, none doubtful.
+
+        One doubtful character makes the whole plate doubtful: a plate is only as
+        right as its worst character, so the rule is "any", not the average.
+        """
+        characters = [c for row in self.rows for c in row]
+        return bool(characters) and self.matches_format and not any(c["unknown"] for c in characters)
 
     def answer(self, model_version: str, filename: str | None = None) -> dict[str, Any]:
         """The ``/read-plate`` answer, as plain dicts (encoded without pydantic on the hot path)."""
@@ -55,55 +84,159 @@ class PlateReading:
             "filename": filename,
             "image": {"width": self.segmentation.width, "height": self.segmentation.height},
             "text": " ".join(row["text"] for row in rows),
+            "confident": self.confident,
+            "matches_format": self.matches_format,
+            "readings": self.readings,
             "rows": rows,
             "count": self.segmentation.count,
             "reason": self.segmentation.reason,
         }
 
 
-def decode(
-    segmentation: Segmentation, probabilities: np.ndarray, meta: ModelMetadata, *, use_format: bool = True
-) -> list[list[dict[str, Any]]]:
-    """The characters of each row, with the plate format applied (or not, for comparison).
+def _slot_masses(calibrated: np.ndarray, digit_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per character: the probability it is a digit, and that it is not (a letter, known or not)."""
+    digit = calibrated[:, digit_index].sum(axis=1)
+    return digit, np.clip(1.0 - digit, 0.0, 1.0)
 
-    ``confidence`` is the model's own calibrated belief in the chosen label, not
-    renormalised over what the format allows (that would make the zone letter
-    always 1.0), so a letter the format imposed on a doubtful mark shows a low
-    confidence; ``unknown`` is set when the model's best guess or the chosen
-    label is under the threshold.
+
+def _best_layout(row_lengths: list[int], digit: np.ndarray, letter: np.ndarray) -> tuple[Slot, ...] | None:
+    """The layout whose digit and letter slots the model's probabilities agree with most."""
+    best, best_score = None, -math.inf
+    for layout in layouts(row_lengths):
+        score = sum(
+            math.log(max(float(letter[i] if slot in LETTER_SLOTS else digit[i]), 1e-12))
+            for i, slot in enumerate(layout)
+        )
+        if score > best_score:
+            best, best_score = layout, score
+    return best
+
+
+def _options(p: np.ndarray, slot: Slot | None, meta: ModelMetadata) -> list[tuple[str, float]]:
+    """What this character may be read as in its slot, with the probability of each, best first.
+
+    A letter slot offers the letters of the grammar the model reads there and
+    ``?`` (anything but them: one minus their probability); a digit slot offers
+    the digits; no slot (no layout fits) offers everything.
     """
-    if not segmentation.count:
-        return []
-    plain = rank(probabilities, meta)
-    constrained = constrain([len(row) for row in segmentation.rows], probabilities) if use_format else None
-    chosen = rank(constrained, meta) if constrained is not None else plain
-    rows: list[list[dict[str, Any]]] = []
-    start = 0
-    for row in segmentation.rows:
-        characters = []
-        for glyph, answer, own in zip(row, chosen[start:], plain[start:], strict=False):
-            x, y, w, h = glyph.box
-            label = answer["label"]
-            confidence = next(c["probability"] for c in own["probabilities"] if c["label"] == label)
-            characters.append(
-                {
-                    "box": {"x": x, "y": y, "width": w, "height": h},
-                    "label": label,
-                    "devanagari": answer["devanagari"],
-                    "confidence": confidence,
-                    "unknown": bool(own["unknown"] or confidence < meta.threshold),
+    labels = meta.labels
+    if slot is None:
+        allowed = range(len(labels))
+    elif slot in LETTER_SLOTS:
+        allowed = [k for k, label in enumerate(labels) if label in READABLE[slot]]
+    else:
+        allowed = [k for k, label in enumerate(labels) if label.isdigit()]
+    options = [(labels[k], float(p[k])) for k in allowed]
+    if slot in LETTER_SLOTS:
+        options.append((UNREADABLE, max(0.0, 1.0 - sum(prob for _, prob in options))))
+    return sorted(options, key=lambda option: -option[1])
+
+
+def _character(
+    p: np.ndarray, slot: Slot | None, meta: ModelMetadata, box: tuple[int, int, int, int]
+) -> dict[str, Any]:
+    labels, devanagari = meta.labels, meta.devanagari
+    order = np.argsort(-p, kind="stable")
+    candidates = [
+        {"label": labels[k], "devanagari": devanagari[k], "probability": round(float(p[k]), 6)}
+        for k in order[:TOP_K]
+    ]
+    options = [(label, prob) for label, prob in _options(p, slot, meta) if label != UNREADABLE]
+    label, confidence = options[0] if options else (UNREADABLE, 0.0)
+    reason = None
+    if slot in LETTER_SLOTS and confidence < meta.threshold:
+        reason = "unsupported_symbol"  # a letter belongs here, but not one the model reads
+    elif confidence < meta.threshold or float(p[order[0]]) < meta.threshold:
+        reason = "low_confidence"
+    x, y, w, h = box
+    return {
+        "box": {"x": x, "y": y, "width": w, "height": h},
+        "slot": slot,
+        "label": UNREADABLE if reason else label,
+        "devanagari": UNREADABLE if reason else devanagari[labels.index(label)],
+        "confidence": round(confidence, 6),
+        "unknown": reason is not None,
+        "reason": reason,
+        "candidates": candidates,
+    }
+
+
+def _readings(
+    calibrated: np.ndarray, row_lengths: list[int], meta: ModelMetadata, devanagari: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The most probable readings over every layout the grammar allows, and the model's own.
+
+    A reading's ``score`` is the product of its characters' probabilities (a
+    ``?`` counts with the probability that the letter is none the model reads).
+    """
+    found: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def add(choices: list[list[tuple[str, float]]], matches: bool) -> None:
+        # Best-first over the product, keeping the TOP_READINGS best: a small beam is exact here.
+        beam: list[tuple[float, tuple[str, ...]]] = [(0.0, ())]
+        for options in choices:
+            expanded = [
+                (score - math.log(max(prob, 1e-12)), (*labels, label))
+                for score, labels in beam
+                for label, prob in options[:TOP_K]
+            ]
+            beam = heapq.nsmallest(TOP_READINGS, expanded)
+        for cost, labels in beam:
+            score = math.exp(-cost)
+            if labels not in found or found[labels]["score"] < score:
+                rows, start = [], 0
+                for length in row_lengths:
+                    rows.append(
+                        "".join(devanagari.get(label, label) for label in labels[start : start + length])
+                    )
+                    start += length
+                found[labels] = {
+                    "text": " ".join(rows),
+                    "labels": list(labels),
+                    "score": score,
+                    "matches_format": matches,
                 }
-            )
-        start += len(row)
-        rows.append(characters)
-    return rows
+
+    for layout in layouts(row_lengths):
+        add([_options(p, slot, meta) for p, slot in zip(calibrated, layout, strict=True)], True)
+    if not found:
+        add([_options(p, None, meta) for p in calibrated], False)
+    best = sorted(found.values(), key=lambda reading: -reading["score"])[:TOP_READINGS]
+    for reading in best:
+        reading["score"] = round(reading["score"], 6)
+    return best
+
+
+def decode(
+    segmentation: Segmentation, probabilities: np.ndarray, meta: ModelMetadata, *, use_grammar: bool = True
+) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]], bool]:
+    """The characters of each row, the plate's readings, and whether the grammar fits the layout."""
+    if not segmentation.count:
+        return [], [], False
+    calibrated = apply_temperature(probabilities, meta.temperature)
+    row_lengths = [len(row) for row in segmentation.rows]
+    digit_index = np.array([k for k, label in enumerate(meta.labels) if label.isdigit()])
+    layout = _best_layout(row_lengths, *_slot_masses(calibrated, digit_index)) if use_grammar else None
+    slots: list[Slot | None] = list(layout) if layout else [None] * len(calibrated)
+    glyphs = segmentation.glyphs
+    flat = [
+        _character(p, slot, meta, glyph.box) for p, slot, glyph in zip(calibrated, slots, glyphs, strict=True)
+    ]
+    rows, start = [], 0
+    for length in row_lengths:
+        rows.append(flat[start : start + length])
+        start += length
+    devanagari = dict(zip(meta.labels, meta.devanagari, strict=True))
+    readings = _readings(calibrated, row_lengths, meta, devanagari) if use_grammar else []
+    return rows, readings, layout is not None
 
 
 def read_plate(image: Image.Image, classify: Classify, meta: ModelMetadata) -> PlateReading:
-    """Segment a decoded plate image, classify every character in one call, apply the format."""
+    """Segment a decoded plate image, classify every character in one call, decode the grammar."""
     segmentation = segment(image)
     if segmentation.count:
         probabilities = classify(batch_inputs(segmentation, meta.spec))
     else:
         probabilities = np.zeros((0, len(meta.labels)), dtype=np.float32)
-    return PlateReading(segmentation, probabilities, decode(segmentation, probabilities, meta))
+    rows, readings, matches = decode(segmentation, probabilities, meta)
+    return PlateReading(segmentation, probabilities, rows, readings, matches)

@@ -104,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     plates.add_argument(
         "--run", help="read with this run folder's exported model instead of the shipped one (writes nothing)"
     )
+    plates.add_argument(
+        "--foreign",
+        type=float,
+        default=0.0,
+        help="share of plates painted with a zone or class letter outside the model's twelve (e.g. 0.5); "
+        "with test crops writes reports/plates_eval_foreign.json",
+    )
 
     show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
     show.add_argument("images", nargs="+")
@@ -171,7 +178,13 @@ def main(argv: list[str] | None = None) -> int:
 
         chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
         report = run_plate_eval(
-            args.data, args.models, split=args.split, run=args.run, reports=args.reports, **chosen
+            args.data,
+            args.models,
+            split=args.split,
+            run=args.run,
+            reports=args.reports,
+            foreign=args.foreign,
+            **chosen,
         )
         print(
             f"{report['plates']} plates ({report['characters']} characters, {args.split} crops, seed "
@@ -179,8 +192,17 @@ def main(argv: list[str] | None = None) -> int:
             f"accuracy {report['character_accuracy']:.4f}, segmentation right on "
             f"{report['segmentation_accuracy']:.4f}; without the plate format "
             f"{report['without_format']['whole_plate_accuracy']:.4f} / "
-            f"{report['without_format']['character_accuracy']:.4f}"
+            f"{report['without_format']['character_accuracy']:.4f}; answered confident "
+            f"{report['confident_share']:.4f}, confident and wrong {report['false_confident_share']:.4f}"
         )
+        if "foreign_plates" in report:
+            print(
+                f"{report['foreign_plates']} plates with a letter outside the twelve: letters flagged "
+                f"{report['foreign_letters_flagged']:.4f}, plates read right "
+                f"{report['foreign_whole_plate_accuracy']:.4f}, confident and wrong "
+                f"{report['foreign_plates_false_confident']:.4f}; in-class plates read right "
+                f"{report['in_class_whole_plate_accuracy']:.4f}"
+            )
     elif args.command == "preprocess":
         from training.figures import preprocessing_proof
 

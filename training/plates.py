@@ -35,11 +35,24 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from lpr.labels import DEVANAGARI, LABELS
 from lpr.model import Model
+from lpr.plate_grammar import CLASS_LETTERS, ZONES
 from lpr.plate_reader import decode, read_plate
 from lpr.preprocessing import binarise, load_file
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, ModelFiles, locate
 from lpr.segmentation import segment
-from training.reports import PLATES_EVAL, PLATES_EVAL_VAL, PLATES_FIGURE, REPORTS, figures_dir
+from training.reports import (
+    PLATES_EVAL,
+    PLATES_EVAL_FOREIGN,
+    PLATES_EVAL_VAL,
+    PLATES_FIGURE,
+    REPORTS,
+    figures_dir,
+)
+
+#: Mixed into the seed for the foreign letters' draws, so they never disturb the base plates.
+FOREIGN_SEED = 13
+#: What the reader must answer for a letter outside the model's twelve.
+UNREADABLE = "?"
 
 #: The seed of the shipped evaluation (reports/plates_eval.json); fixed before the first run.
 DEFAULT_SEED = 5
@@ -63,7 +76,12 @@ class Plate:
 
     @property
     def text(self) -> str:
-        return " ".join("".join(DEVANAGARI[label] for label in row) for row in self.rows)
+        return " ".join("".join(DEVANAGARI.get(label, label) for label in row) for row in self.rows)
+
+    @property
+    def foreign(self) -> list[dict[str, str]]:
+        """The letters outside the model's twelve painted on this plate (their truth label is ``?``)."""
+        return self.params.get("foreign", [])
 
 
 class CropDealer:
@@ -93,7 +111,23 @@ class CropDealer:
         path = queue.pop()
         return path.parent.name, path
 
-    def mask(self, path: Path) -> np.ndarray:
+    def foreign(self, slot: str, rng: np.random.Generator, font: str) -> tuple[str, str, str]:
+        """A zone or class letter the model does not read, rendered in ``font``: ``("?", key, letter)``.
+
+        ``key`` names its mask for :meth:`mask`; the truth label is ``?``, what the reader must answer.
+        """
+        from training.ood import _fit_square, _render_glyph
+
+        letters = [
+            g for name, g in (ZONES if slot == "zone" else CLASS_LETTERS).items() if name not in LABELS
+        ]
+        letter = letters[int(rng.integers(len(letters)))]
+        key = f"rendered:{slot}:{letter}:{Path(font).stem}:{len(self._masks)}"
+        glyph = _fit_square(_render_glyph(letter, font, rng), rng, 50)
+        self._masks[key] = glyph > 127
+        return UNREADABLE, key, letter
+
+    def mask(self, path: Path | str) -> np.ndarray:
         """The crop's glyph as the shared preprocessing sees it (white = paint)."""
         if path not in self._masks:
             with Image.open(path) as image:
@@ -109,17 +143,39 @@ def _paint_alpha(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def generate_plate(dealer: CropDealer, rng: np.random.Generator) -> Plate:
-    """One plate: layout, crops, colours and clutter all drawn from ``rng``."""
+def generate_plate(
+    dealer: CropDealer,
+    rng: np.random.Generator,
+    foreign: float = 0.0,
+    foreign_rng: np.random.Generator | None = None,
+    fonts: Sequence[str] = (),
+) -> Plate:
+    """One plate: layout, crops, colours and clutter all drawn from ``rng``.
+
+    With ``foreign`` > 0, that share of plates carries a zone letter other than
+    बा or a class letter other than प (च on a car, say), rendered in one of
+    ``fonts``; those choices come from ``foreign_rng`` alone, so the plates'
+    layout, crops and clutter are the same with or without them.
+    """
     two_rows = bool(rng.random() < 0.5)
     lot = int(rng.choice([1, 2, 3], p=[0.15, 0.7, 0.15]))
     number = int(rng.choice([1, 2, 3, 4], p=[0.05, 0.1, 0.15, 0.7]))
-    groups: list[list[tuple[str, Path]]] = [
+    groups: list[list[tuple[str, Path | str]]] = [
         [dealer.deal("ba")],
         [dealer.deal("digit") for _ in range(lot)],
         [dealer.deal("pa")],
         [dealer.deal("digit") for _ in range(number)],
     ]
+    painted: list[dict[str, str]] = []
+    if foreign > 0 and foreign_rng is not None and foreign_rng.random() < foreign:
+        # The class letter on most (cars, trucks), the zone on some, both on a few.
+        draw = foreign_rng.random()
+        slots = ["class"] if draw < 0.6 else ["zone"] if draw < 0.9 else ["zone", "class"]
+        for slot in slots:
+            font = fonts[int(foreign_rng.integers(len(fonts)))]
+            label, key, letter = dealer.foreign(slot, foreign_rng, font)
+            groups[0 if slot == "zone" else 2] = [(label, key)]
+            painted.append({"slot": slot, "letter": letter, "font": Path(font).stem})
     row_groups = [groups[:3], groups[3:]] if two_rows else [groups]
 
     h = int(rng.integers(40, 91))  # character height, px
@@ -173,10 +229,12 @@ def generate_plate(dealer: CropDealer, rng: np.random.Generator) -> Plate:
             np.maximum(region, glyph, out=region)
             ids[top : top + ch, left : left + w][glyph > 0.5] = char_id
             rows[-1].append(label)
-            sources[-1].append(f"{path.parent.name}/{path.name}")
+            sources[-1].append(path if isinstance(path, str) else f"{path.parent.name}/{path.name}")
         y0 += row_h + row_gap
 
     params: dict[str, Any] = {"two_rows": two_rows, "char_height": h}
+    if painted:
+        params["foreign"] = painted
     clutter = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(clutter)
     if rng.random() < 0.4:  # a painted frame just inside the plate's edge
@@ -253,13 +311,27 @@ def validation_crops(data: str | Path, meta: dict[str, Any]) -> dict[str, list[P
 
 
 def generate_plates(
-    crops: str | Path | Mapping[str, Sequence[Path]], count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED
+    crops: str | Path | Mapping[str, Sequence[Path]],
+    count: int = DEFAULT_COUNT,
+    seed: int = DEFAULT_SEED,
+    foreign: float = 0.0,
 ) -> Iterator[Plate]:
-    """``count`` plates from ``crops`` (a ``<class>/*`` folder, or paths by class); ``seed`` fixes all."""
+    """``count`` plates from ``crops`` (a ``<class>/*`` folder, or paths by class); ``seed`` fixes all.
+
+    ``foreign``: the share of plates with a zone or class letter outside the model's twelve,
+    rendered in the Devanagari fonts no training crop is drawn in (``training.ood``).
+    """
     rng = np.random.default_rng(seed)
     dealer = CropDealer(crops if isinstance(crops, Mapping) else crops_in(crops), rng)
+    foreign_rng = np.random.default_rng([seed, FOREIGN_SEED]) if foreign > 0 else None
+    fonts: tuple[str, ...] = ()
+    if foreign > 0:
+        from training.ood import HELD_OUT_FONTS, require_fonts
+
+        require_fonts()
+        fonts = HELD_OUT_FONTS["devanagari"]
     for _ in range(count):
-        yield generate_plate(dealer, rng)
+        yield generate_plate(dealer, rng, foreign, foreign_rng, fonts)
 
 
 def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
@@ -313,7 +385,7 @@ def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, An
         reading = read_plate(plate.image, model.run, model.metadata)
         read = reading.labels
         seconds.append(time.perf_counter() - started)
-        raw = decode(reading.segmentation, reading.probabilities, model.metadata, use_format=False)
+        raw, _, _ = decode(reading.segmentation, reading.probabilities, model.metadata, use_grammar=False)
         raw_readings.append(_labels(raw))
         per_plate.append(
             {
@@ -321,6 +393,14 @@ def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, An
                 "truth": plate.rows,
                 "read": read,
                 "correct": read == plate.rows,
+                "confident": reading.confident,
+                # The reader's best guess, "?" only where it holds a letter the model cannot read.
+                "best_reading_right": bool(reading.readings)
+                and reading.readings[0]["labels"] == [label for row in plate.rows for label in row],
+                "foreign": [
+                    {**letter, "flagged": read_char == UNREADABLE}
+                    for letter, read_char in _foreign_reads(plate, reading)
+                ],
                 "segmented_right": [len(r) for r in read] == [len(r) for r in plate.rows],
                 "sources": plate.sources,
                 "params": plate.params,
@@ -333,12 +413,61 @@ def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, An
         "characters": sum(len(row) for plate in plates for row in plate.rows),
         **_score(plates, readings),
         "segmentation_accuracy": round(sum(p["segmented_right"] for p in per_plate) / len(per_plate), 4),
+        "best_reading_accuracy": round(sum(p["best_reading_right"] for p in per_plate) / len(per_plate), 4),
+        # What a parking system stores without a second look: plates answered `confident`, and
+        # the share of all plates answered confident and wrong (the figure that must stay near 0).
+        "confident_share": round(sum(p["confident"] for p in per_plate) / len(per_plate), 4),
+        "false_confident_share": round(
+            sum(p["confident"] and not p["correct"] for p in per_plate) / len(per_plate), 4
+        ),
         "without_format": without,
+        **_foreign_summary(per_plate),
         "one_row_plates": sum(not p["params"]["two_rows"] for p in per_plate),
         "two_row_plates": sum(p["params"]["two_rows"] for p in per_plate),
         "ms_per_plate_median": round(float(np.median(seconds)) * 1000, 2),
     }
     return summary, per_plate
+
+
+def _foreign_reads(plate: Plate, reading: Any) -> list[tuple[dict[str, str], str | None]]:
+    """Each foreign letter of the plate and what the reader answered in its place (None: mis-segmented)."""
+    places = [
+        (r, c) for r, row in enumerate(plate.rows) for c, label in enumerate(row) if label == UNREADABLE
+    ]
+    read = reading.labels
+    segmented = [len(row) for row in read] == [len(row) for row in plate.rows]
+    return [
+        (letter, read[r][c] if segmented else None)
+        for letter, (r, c) in zip(plate.foreign, places, strict=True)
+    ]
+
+
+def _foreign_summary(per_plate: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Plates with letters outside the twelve: accuracy, flagged letters by symbol, false confidence."""
+    foreign = [p for p in per_plate if p["foreign"]]
+    if not foreign:
+        return {}
+    letters = [letter for p in foreign for letter in p["foreign"]]
+    by_symbol: dict[str, list[bool]] = {}
+    for letter in letters:
+        by_symbol.setdefault(letter["letter"], []).append(letter["flagged"])
+    in_class = [p for p in per_plate if not p["foreign"]]
+    return {
+        "foreign_plates": len(foreign),
+        "in_class_plates": len(in_class),
+        "in_class_whole_plate_accuracy": round(
+            sum(p["correct"] for p in in_class) / max(len(in_class), 1), 4
+        ),
+        "foreign_whole_plate_accuracy": round(sum(p["correct"] for p in foreign) / len(foreign), 4),
+        "foreign_letters_flagged": round(sum(letter["flagged"] for letter in letters) / len(letters), 4),
+        "foreign_plates_false_confident": round(
+            sum(p["confident"] and not p["correct"] for p in foreign) / len(foreign), 4
+        ),
+        "foreign_flagged_by_symbol": {
+            symbol: {"letters": len(flags), "flagged": round(sum(flags) / len(flags), 4)}
+            for symbol, flags in sorted(by_symbol.items())
+        },
+    }
 
 
 def plates_figure(
@@ -394,6 +523,7 @@ def crop_by_crop(
         f"{path.parent.name}/{path.name}": LABELS[int(k)] == path.parent.name
         for path, k in zip(paths, predicted, strict=True)
     }
+    plates = [plate for plate in plates if not plate.foreign]  # a rendered letter has no crop to read alone
     uses = [source for plate in plates for row in plate.sources for source in row]
     return {
         "crops_misread": sorted(name for name, ok in right.items() if not ok),
@@ -424,6 +554,7 @@ def run_plate_eval(
     split: str = "test",
     run: str | Path | None = None,
     reports: str | Path = REPORTS,
+    foreign: float = 0.0,
 ) -> dict[str, Any]:
     """``lpr-train plates``: generate, read, score; write the report and, for test crops, the figure.
 
@@ -446,7 +577,7 @@ def run_plate_eval(
         model = Model(served.onnx, served.metadata)
         model_file = served.relative
     crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
-    plates = list(generate_plates(crop_source, count=count, seed=seed))
+    plates = list(generate_plates(crop_source, count=count, seed=seed, foreign=foreign))
     summary, per_plate = evaluate_plates(plates, model)
     summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model)
     command = f"lpr-train plates --data {data.as_posix()}"
@@ -455,16 +586,19 @@ def run_plate_eval(
     command += f" --count {count} --seed {seed}"
     if split != "test":
         command += f" --split {split}"
+    if foreign:
+        command += f" --foreign {foreign:g}"
     report = {
         "model": model.metadata.model_version,
         "model_file": model_file,
         "crops": split,
         "seed": seed,
         "count": count,
+        "foreign": foreign,
         "command": command,
         **summary,
         "errors": [
-            {k: p[k] for k in ("index", "truth", "read", "segmented_right", "sources", "params")}
+            {k: p[k] for k in ("index", "truth", "read", "confident", "segmented_right", "sources", "params")}
             for p in per_plate
             if not p["correct"]
         ],
@@ -473,8 +607,9 @@ def run_plate_eval(
     # validation crops (where recipes and the segmenter are chosen) go beside the test result.
     if run is None:
         reports.mkdir(parents=True, exist_ok=True)
-        out = reports / (PLATES_EVAL if split == "test" else PLATES_EVAL_VAL)
+        name = PLATES_EVAL_FOREIGN if foreign else PLATES_EVAL if split == "test" else PLATES_EVAL_VAL
+        out = reports / name
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        if split == "test":
+        if split == "test" and not foreign:
             plates_figure(plates, per_plate, figures_dir(reports) / PLATES_FIGURE)
     return report

@@ -17,6 +17,8 @@ MODEL_CARD = "MODEL_CARD.md"
 #: ``lpr-train plates`` on plates of test crops (what the card reports) and of validation crops.
 PLATES_EVAL = "plates_eval.json"
 PLATES_EVAL_VAL = "plates_eval_val.json"
+#: The same plates with zone and class letters outside the model's twelve painted on some of them.
+PLATES_EVAL_FOREIGN = "plates_eval_foreign.json"
 PLATES_FIGURE = "plates_examples.png"
 OOD_FIGURE = "ood_examples.png"
 

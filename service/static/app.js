@@ -200,6 +200,11 @@
     finish(card, "done");
   }
 
+  /** A character's candidates as one line, for its tooltip. */
+  function candidatesText(ch) {
+    return (ch.candidates || []).map((c) => `${c.devanagari} ${percent(c.probability)}`).join(" · ");
+  }
+
   function showPlate(card, answer) {
     const stage = card.querySelector(".stage");
     const { width, height } = answer.image || {};
@@ -223,10 +228,37 @@
       }
     }
     const read = Boolean(answer.text);
+    // The plate-level verdict a parking system keys on: stored as read only when confident.
+    const verdict = read
+      ? el("p", {
+          class: `plate-verdict ${answer.confident ? "is-confident" : "is-doubtful"}`,
+          "data-testid": "plate-confident",
+          "data-confident": answer.confident ? "true" : "false",
+          text: answer.confident
+            ? "Confident: every character read, and the plate fits the format"
+            : "Doubtful: check this plate (a ? or low-confidence character, or no plate format)",
+        })
+      : null;
+    const readings = (answer.readings || []).slice(1);
     fill(
       card.querySelector(".card-body"),
       el("p", { class: `plate-text${read ? "" : " is-empty"}`, lang: read ? "ne" : null, "data-testid": "plate-text", text: answer.text || "nothing read" }),
+      verdict,
       answer.reason ? el("p", { class: "reason", "data-testid": "plate-reason", text: answer.reason }) : null,
+      readings.length
+        ? el(
+            "details",
+            { class: "readings", "data-testid": "plate-readings" },
+            el("summary", { text: `${readings.length} other reading${readings.length === 1 ? "" : "s"}` }),
+            el(
+              "ol",
+              {},
+              ...readings.map((r) =>
+                el("li", {}, el("span", { lang: "ne", text: r.text }), ` ${percent(r.score)}${r.matches_format ? "" : " (no plate format)"}`),
+              ),
+            ),
+          )
+        : null,
       ...rows.map((row, index) =>
         el(
           "section",
@@ -238,10 +270,29 @@
             ...(row.characters || []).map((ch) =>
               el(
                 "li",
-                { class: `char${ch.unknown ? " is-unknown" : ""}`, "data-testid": "plate-char", "data-label": ch.label },
+                {
+                  class: `char${ch.unknown ? " is-unknown" : ""}`,
+                  "data-testid": "plate-char",
+                  "data-label": ch.label,
+                  "data-reason": ch.reason || null,
+                  // Candidates on hover (title) and, for touch, in the details below.
+                  title: candidatesText(ch),
+                  tabindex: "0",
+                },
                 el("span", { class: "char-glyph", lang: "ne", text: ch.devanagari }),
                 el("span", { class: "char-confidence", text: percent(ch.confidence) }),
                 ch.unknown ? unknownBadge() : null,
+                ch.reason ? el("span", { class: "char-reason", text: ch.reason.replace("_", " ") }) : null,
+                el(
+                  "details",
+                  { class: "candidates", "data-testid": "plate-candidates" },
+                  el("summary", { text: "candidates" }),
+                  el(
+                    "ol",
+                    {},
+                    ...(ch.candidates || []).map((c) => el("li", { lang: "ne" }, `${c.devanagari} ${percent(c.probability)}`)),
+                  ),
+                ),
               ),
             ),
           ),

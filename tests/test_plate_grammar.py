@@ -1,0 +1,143 @@
+"""The plate grammar and how the reader decodes against it: honest ``?`` instead of a forced letter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lpr.labels import DEVANAGARI, LABELS
+from lpr.model import ModelMetadata
+from lpr.plate_grammar import CLASS_LETTERS, READABLE, ZONES, layouts, parse
+from lpr.plate_reader import UNREADABLE, decode
+from lpr.preprocessing import InputSpec
+from lpr.segmentation import Glyph, Segmentation
+
+META = ModelMetadata(
+    raw={},
+    name="test",
+    version="0",
+    labels=LABELS,
+    devanagari=tuple(DEVANAGARI[label] for label in LABELS),
+    input_name="image",
+    output_name="probabilities",
+    spec=InputSpec(),
+    temperature=1.0,
+    threshold=0.5,
+)
+
+
+def test_the_grammar_knows_the_14_zones_and_the_class_letters() -> None:
+    assert len(ZONES) == 14
+    zones = "मे को सा ज बा ना ग लु ध रा भे क से म"
+    assert set(ZONES.values()) == set(zones.split())
+    assert set(CLASS_LETTERS.values()) == set(["प", "च", "क", "ह", "त", "ज", "ख"])
+    assert {"zone": {"ba"}, "class": {"pa"}} == READABLE, "the model reads बा and प only"
+
+
+@pytest.mark.parametrize("zone", list(ZONES.values()))
+@pytest.mark.parametrize("klass", list(CLASS_LETTERS.values()))
+def test_every_zone_and_class_letter_parses(zone: str, klass: str) -> None:
+    slots = parse(f"{zone} १८ {klass} ५७६९")
+    assert slots is not None
+    assert [slot for slot, _ in slots] == [
+        "zone",
+        "lot",
+        "lot",
+        "class",
+        "serial",
+        "serial",
+        "serial",
+        "serial",
+    ]
+    assert ZONES[slots[0][1]] == zone and CLASS_LETTERS[slots[3][1]] == klass
+
+
+@pytest.mark.parametrize(
+    "text", ["बा १२३४ प १", "प १ बा २", "बा प १२", "बा १ प", "बा १ प १२३४५", "१२ प ३४", "बा १२ अ ३४"]
+)
+def test_what_is_no_plate_does_not_parse(text: str) -> None:
+    assert parse(text) is None
+
+
+def test_layouts_place_the_class_letter_where_the_lengths_allow() -> None:
+    assert layouts([3, 4]) == [("zone", "lot", "class", "serial", "serial", "serial", "serial")]
+    one_row = layouts([7])  # बा १ प ४५६७ or बा १२ प ४५६ or बा १२३ प ४५
+    assert [layout.index("class") for layout in one_row] == [2, 3, 4]
+    assert layouts([2]) == [] and layouts([1, 1, 1]) == [] and layouts([6, 2]) == []
+
+
+def plate(*rows: int) -> Segmentation:
+    glyphs = [
+        [Glyph((10 * i, 10 * r, 8, 8), np.ones((4, 4), bool)) for i in range(n)] for r, n in enumerate(rows)
+    ]
+    return Segmentation(100, 40, glyphs)
+
+
+def row(label: str, p: float = 0.97) -> np.ndarray:
+    """A probability row: ``p`` on ``label``, the rest spread evenly."""
+    out = np.full(len(LABELS), (1 - p) / (len(LABELS) - 1), np.float32)
+    out[LABELS.index(label)] = p
+    return out
+
+
+def uniform() -> np.ndarray:
+    return np.full(len(LABELS), 1 / len(LABELS), np.float32)
+
+
+def test_a_car_plate_reads_its_digits_and_answers_the_class_letter_as_unknown() -> None:
+    """बा १८ च ५७६९: the model has no च; the grammar must not turn its doubt into a confident प."""
+    probabilities = np.stack(
+        [row("ba"), row("1"), row("8"), uniform(), row("5"), row("7"), row("6"), row("9")]
+    )
+    rows, readings, matches = decode(plate(4, 4), probabilities, META)
+    labels = [[c["label"] for c in r] for r in rows]
+    assert labels == [["ba", "1", "8", UNREADABLE], ["5", "7", "6", "9"]]
+    unknown = rows[0][3]
+    assert (
+        unknown["unknown"] is True
+        and unknown["reason"] == "unsupported_symbol"
+        and unknown["slot"] == "class"
+    )
+    assert unknown["devanagari"] == UNREADABLE and unknown["confidence"] < META.threshold
+    assert len(unknown["candidates"]) == 3
+    assert matches is True
+    assert readings[0]["labels"] == ["ba", "1", "8", UNREADABLE, "5", "7", "6", "9"]
+    assert readings[0]["text"] == "बा१८? ५७६९" and readings[0]["matches_format"] is True
+
+
+def test_a_doubtful_pa_is_never_raised_into_a_confident_one() -> None:
+    """The class slot allows only प among the twelve: a weak प stays weak, and is answered ?."""
+    weak_pa = row("4", 0.55)
+    weak_pa[LABELS.index("pa")] = 0.3
+    weak_pa /= weak_pa.sum()
+    probabilities = np.stack([row("ba"), row("2"), weak_pa, row("3")])
+    rows, _, _ = decode(plate(4), probabilities, META)
+    # The layout may put प at index 2 (lot 1, serial 1); whatever it picks, nothing reads a confident प.
+    for character in rows[0]:
+        if character["label"] == "pa":
+            assert character["confidence"] >= META.threshold
+
+
+def test_a_plate_of_known_symbols_reads_confidently() -> None:
+    probabilities = np.stack([row("ba"), row("9"), row("pa"), row("4"), row("6"), row("5"), row("9")])
+    rows, readings, matches = decode(plate(3, 4), probabilities, META)
+    assert [[c["label"] for c in r] for r in rows] == [["ba", "9", "pa"], ["4", "6", "5", "9"]]
+    assert not any(c["unknown"] for r in rows for c in r) and matches
+    assert readings[0]["score"] == pytest.approx(0.97**7, rel=1e-3)
+    assert [r["score"] for r in readings] == sorted((r["score"] for r in readings), reverse=True)
+
+
+def test_a_low_confidence_digit_is_unknown_with_its_reason() -> None:
+    probabilities = np.stack([row("ba"), row("1", 0.4), row("pa"), row("4")])
+    rows, _, _ = decode(plate(4), probabilities, META)
+    digit = rows[0][1]
+    assert digit["label"] == UNREADABLE and digit["reason"] == "low_confidence" and digit["slot"] == "lot"
+    assert digit["candidates"][0]["label"] == "1"
+
+
+def test_characters_that_fit_no_plate_are_read_without_the_grammar() -> None:
+    probabilities = np.stack([row("3"), row("pa")])
+    rows, readings, matches = decode(plate(2), probabilities, META)
+    assert matches is False and [c["slot"] for c in rows[0]] == [None, None]
+    assert [c["label"] for c in rows[0]] == ["3", "pa"]
+    assert readings and not readings[0]["matches_format"]
