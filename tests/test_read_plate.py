@@ -235,3 +235,43 @@ def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Pat
         read = read_plate(plate.image, model.run, model.metadata).labels
         assert read == wrong.get(index, plate.rows)
     assert report["model"] == model.metadata.model_version
+
+
+def test_a_car_plate_with_a_cha_answers_it_as_unknown_and_reads_the_rest(client: TestClient) -> None:
+    """बा १४ च ५७५: च (a car) is no class of the model; it must come back ?, not a confident प."""
+    plates = list(generate_plates(TEST_CROPS, count=5, seed=DEFAULT_SEED, foreign=1.0))
+    plate = plates[4]
+    assert plate.foreign == [{"slot": "class", "letter": "च", "font": "Gargi"}]
+    body = client.post("/read-plate", **upload(png(plate.image))).json()
+    PlateReading.model_validate(body)
+    (row,) = body["rows"]
+    assert row["labels"] == ["ba", "1", "4", "?", "5", "7", "5"] == plate.rows[0]
+    cha = row["characters"][3]
+    assert (cha["slot"], cha["devanagari"], cha["unknown"], cha["reason"]) == (
+        "class",
+        "?",
+        True,
+        "unsupported_symbol",
+    )
+    assert body["confident"] is False and body["matches_format"] is True
+    assert all(not c["unknown"] for i, c in enumerate(row["characters"]) if i != 3), (
+        "the digits around it read"
+    )
+    assert body["readings"][0]["labels"] == plate.rows[0]
+
+
+def test_foreign_letters_change_only_the_letters_they_replace() -> None:
+    """The evaluation's other-letter plates are the standard plates with a letter swapped, no more."""
+    base = list(generate_plates(TEST_CROPS, count=12, seed=DEFAULT_SEED))
+    painted = list(generate_plates(TEST_CROPS, count=12, seed=DEFAULT_SEED, foreign=1.0))
+    for plain, other in zip(base, painted, strict=True):
+        assert other.foreign and other.params["two_rows"] == plain.params["two_rows"]
+        assert [len(r) for r in other.rows] == [len(r) for r in plain.rows]
+        swapped = [
+            (a, b)
+            for ra, rb in zip(plain.rows, other.rows, strict=True)
+            for a, b in zip(ra, rb, strict=True)
+            if a != b
+        ]
+        assert swapped and all(b == "?" and a in ("ba", "pa") for a, b in swapped)
+        assert len(swapped) == len(other.foreign)

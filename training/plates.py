@@ -167,6 +167,7 @@ def generate_plate(
         [dealer.deal("digit") for _ in range(number)],
     ]
     painted: list[dict[str, str]] = []
+    widths: dict[str, float] = {}  # aspect of each foreign letter, by its mask key
     if foreign > 0 and foreign_rng is not None and foreign_rng.random() < foreign:
         # The class letter on most (cars, trucks), the zone on some, both on a few.
         draw = foreign_rng.random()
@@ -174,7 +175,11 @@ def generate_plate(
         for slot in slots:
             font = fonts[int(foreign_rng.integers(len(fonts)))]
             label, key, letter = dealer.foreign(slot, foreign_rng, font)
-            groups[0 if slot == "zone" else 2] = [(label, key)]
+            index = 0 if slot == "zone" else 2
+            # Painted as wide as the letter it replaces, so the plate's layout (and every later
+            # draw from ``rng``, whose counts follow the image's size) stays the same.
+            widths[key] = ASPECT[groups[index][0][0]]
+            groups[index] = [(label, key)]
             painted.append({"slot": slot, "letter": letter, "font": Path(font).stem})
     row_groups = [groups[:3], groups[3:]] if two_rows else [groups]
 
@@ -196,7 +201,7 @@ def generate_plate(
             for c_index, (label, path) in enumerate(group):
                 if c_index:
                     x += gap * rng.uniform(0.8, 1.2)
-                aspect = ASPECT.get(label, DIGIT_ASPECT) * rng.uniform(0.9, 1.1)
+                aspect = widths.get(str(path), ASPECT.get(label, DIGIT_ASPECT)) * rng.uniform(0.9, 1.1)
                 w = max(8, round(row_h * aspect))
                 dy = row_h * rng.uniform(-0.04, 0.04)
                 items.append((label, path, x, dy, w, row_h))
