@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLES, encode
+from conftest import ROOT, SAMPLES, TEST_CROPS, encode
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_server import start_server, wait_until_ready
@@ -404,3 +404,34 @@ def test_with_keys_on_the_page_asks_for_one_and_works_once_given(browser: Any, k
     assert card.get_attribute("data-state") == "done"
     assert card.get_by_test_id("result-label").inner_text() == DEVANAGARI["pa"]
     context.close()
+
+
+@pytest.mark.slow
+def test_a_car_plate_shows_its_unknown_letter_the_candidates_and_a_doubtful_verdict(
+    page: Any, live_server: str, tmp_path: Path
+) -> None:
+    """बा १४ च ५७५ (a च the model does not read): the page shows ?, why, the candidates, and doubt."""
+    from training.plates import DEFAULT_SEED, generate_plates
+
+    plate = list(generate_plates(TEST_CROPS, count=5, seed=DEFAULT_SEED, foreign=1.0))[4]
+    path = tmp_path / "car.png"
+    plate.image.save(path)
+    answer = httpx.post(
+        f"{live_server}/read-plate", files={"file": ("car.png", path.read_bytes(), "image/png")}
+    ).json()
+    assert answer["confident"] is False
+
+    page.get_by_test_id("mode-plate").check()
+    page.set_input_files("#file-input", str(path))
+    card = finished_cards(page, 1, "plate-card").first
+    assert card.get_by_test_id("plate-text").inner_text() == answer["text"] and "?" in answer["text"]
+    verdict = card.get_by_test_id("plate-confident")
+    assert verdict.get_attribute("data-confident") == "false" and "Doubtful" in verdict.inner_text()
+    unknown = card.locator("[data-testid=plate-char][data-reason=unsupported_symbol]")
+    assert unknown.count() == 1
+    assert unknown.locator(".char-glyph").inner_text() == "?"
+    candidates = [c["devanagari"] for c in answer["rows"][0]["characters"][3]["candidates"]]
+    assert unknown.get_attribute("title").startswith(candidates[0])  # on hover
+    unknown.get_by_test_id("plate-candidates").locator("summary").click()  # on tap
+    assert unknown.get_by_test_id("plate-candidates").locator("li").count() == len(candidates)
+    screenshot(page, "plate-unknown")
