@@ -23,7 +23,7 @@ import pytest
 from conftest import ROOT, SAMPLES, TEST_CROPS, encode
 from fastapi.testclient import TestClient
 from PIL import Image
-from test_server import start_server, wait_until_ready
+from test_server import running_server, start_server, wait_until_ready
 
 from lpr.labels import DEVANAGARI
 from service.routers.page import ASSETS
@@ -374,14 +374,10 @@ def test_plate_mode_draws_a_box_over_each_character_read(page: Any, live_server:
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The server with LPR_API_KEYS set: the page's own calls then need the key the user types."""
-    log_path = tmp_path_factory.mktemp("page-keyed-server") / "server.log"
-    base, process = start_server(log_path, LPR_API_KEYS="page-key")
-    try:
-        wait_until_ready(base, process)
+    with running_server(
+        tmp_path_factory.mktemp("page-keyed-server") / "server.log", LPR_API_KEYS="page-key"
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -49,6 +50,18 @@ def wait_until_ready(base: str, process: subprocess.Popen, timeout: float = 60.0
             pass
         time.sleep(0.1)
     raise AssertionError("server never became ready")
+
+
+@contextmanager
+def running_server(log_path: Path, **settings: str) -> Iterator[str]:
+    """A ready ``python -m service`` for the ``with`` block (its base URL), stopped with SIGTERM after."""
+    base, process = start_server(log_path, **settings)
+    try:
+        wait_until_ready(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import tritonclient.http as triton
 from conftest import make_client
 from fastapi.testclient import TestClient
-from test_server import start_server, wait_until_ready
+from test_server import running_server
 from tritonclient.utils import InferenceServerException
 
 from lpr.labels import LABELS
@@ -21,14 +21,8 @@ KEY = {"Authorization": "Bearer v2-key"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m service`` with keys on: the V2 routes honour them like every other route."""
-    log = tmp_path_factory.mktemp("v2") / "server.log"
-    base, process = start_server(log, LPR_API_KEYS="v2-key")
-    try:
-        wait_until_ready(base, process)
+    with running_server(tmp_path_factory.mktemp("v2") / "server.log", LPR_API_KEYS="v2-key") as base:
         yield base.removeprefix("http://")
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def image_input(images: list[bytes], binary: bool = True) -> triton.InferInput:
