@@ -153,6 +153,12 @@ def files_named(parts: list[Part], field: str, content_type: str | None) -> list
     return found
 
 
+def one_file(body: bytes, content_type: str | None, field: str, *, max_part_bytes: int) -> Part:
+    """The one uploaded file of a single-file route (``/predict``, ``/read-plate``)."""
+    parts = parse_form(body, content_type, max_parts=8, max_part_bytes=max_part_bytes)
+    return files_named(parts, field, content_type)[0]
+
+
 #: The OpenAPI extension that marks an upload route: ``one`` file or ``many``. The body-size
 #: limits (:func:`service.limits.upload_limits`) are derived from it, so a new upload route
 #: is limited by declaring its body, with no list to edit.

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from service.dependencies import EngineDep
-from service.multipart import files_named, form_body, parse_form
+from service.multipart import form_body, one_file
 from service.plate_schemas import PlateReading
 from service.schemas import UPLOAD_ERROR_RESPONSES
 
@@ -33,11 +33,12 @@ async def read_plate(request: Request, engine: EngineDep) -> Response:
     A plate where no character is found is still a 200, with ``count`` 0 and
     a ``reason``. Errors use the same codes and statuses as ``/predict``.
     """
-    content_type = request.headers.get("content-type")
-    parts = parse_form(
-        await request.body(), content_type, max_parts=8, max_part_bytes=engine.settings.max_upload_bytes
+    upload = one_file(
+        await request.body(),
+        request.headers.get("content-type"),
+        "file",
+        max_part_bytes=engine.settings.max_upload_bytes,
     )
-    upload = files_named(parts, "file", content_type)[0]
     answer = await engine.read_plate(upload.data)
     answer["filename"] = upload.filename
     return Response(orjson.dumps(answer), media_type="application/json")

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from service.dependencies import EngineDep
 from service.engine import InferenceEngine, Outcome
 from service.errors import APIError
-from service.multipart import Part, files_named, form_body, parse_form
+from service.multipart import Part, files_named, form_body, one_file, parse_form
 from service.ratelimit import charge
 from service.schemas import UPLOAD_ERROR_RESPONSES, BatchResponse, Prediction
 
@@ -50,8 +50,7 @@ async def predict_body(engine: InferenceEngine, body: bytes, content_type: str |
 
     The route above and the fast lane (:mod:`service.fastlane`) both answer through it.
     """
-    parts = parse_form(body, content_type, max_parts=8, max_part_bytes=engine.settings.max_upload_bytes)
-    upload = files_named(parts, "file", content_type)[0]
+    upload = one_file(body, content_type, "file", max_part_bytes=engine.settings.max_upload_bytes)
     answer = await engine.predict(upload.data)
     return orjson.dumps(
         {**answer, "model_version": engine.metadata.model_version, "filename": upload.filename}
