@@ -7,7 +7,8 @@ inference worker thread and the dynamic batcher, and knows three jobs:
   event loop (cheaper than a hop to a thread); its inference goes to the
   dynamic batcher (:mod:`service.batching`), which runs it at once when the
   request is alone and batches it with its neighbours under load.
-* :meth:`~InferenceEngine.predict_many`: many crops in one request. Each file is
+* :meth:`~InferenceEngine.classify_files`: many crops in one request (blocking: the
+  batch and V2 routes run it in the thread pool, in one hop with their parsing). Each file is
   decoded on its own (a bad one fails alone); the rest of preprocessing runs
   once per chunk of good files, and each chunk goes to the inference worker
   (ONNX Runtime releases the GIL) while the next is prepared, so a batch uses
@@ -154,14 +155,6 @@ class InferenceEngine:
         self._count([answer])
         return answer
 
-    async def predict_many(self, files: Sequence[bytes]) -> list[Outcome]:
-        """One outcome per file, in order, off the event loop; a bad file gets its own error.
-
-        A route with more blocking work around the batch (parsing, encoding) calls
-        :meth:`classify_files` inside its own single hop to a thread instead.
-        """
-        return await run_in_threadpool(self.classify_files, files)
-
     async def read_plate(self, data: bytes) -> dict[str, Any]:
         """A plate image to the ``/read-plate`` answer (without the file name)."""
         try:
@@ -188,7 +181,7 @@ class InferenceEngine:
         return reading.answer(self.metadata.model_version)
 
     def classify_files(self, files: Sequence[bytes]) -> list[Outcome]:
-        """One outcome per uploaded file, in order (blocking; :meth:`predict_many` runs it in a thread).
+        """One outcome per uploaded file, in order (blocking: callers run it in a worker thread).
 
         Each file is opened and decoded on its own; the rest of preprocessing
         (Python, holds the GIL) then runs once per chunk of good files, with
