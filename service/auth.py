@@ -48,11 +48,6 @@ def is_open(route: BaseRoute) -> bool:
     return isinstance(route, APIRoute) and (route.openapi_extra or {}).get("security") == []
 
 
-def protected_paths(routes: Iterable[BaseRoute]) -> list[re.Pattern[str]]:
-    """The path patterns of every API route that needs a key."""
-    return [route.path_regex for route in routes if isinstance(route, APIRoute) and not is_open(route)]
-
-
 class ProtectedPaths:
     """Whether a path needs a key: the routes' patterns, with the answer remembered per path.
 
@@ -74,6 +69,17 @@ class ProtectedPaths:
         return known
 
 
+def protected_paths(routes: Iterable[BaseRoute]) -> ProtectedPaths:
+    """Which paths need a key: every API route's that does not declare itself open.
+
+    Built once per app and shared by the key check and the rate limiter, which
+    guard the same routes.
+    """
+    return ProtectedPaths(
+        [route.path_regex for route in routes if isinstance(route, APIRoute) and not is_open(route)]
+    )
+
+
 def presented_key(scope: Scope) -> str | None:
     """The key a request carries, from ``Authorization: Bearer`` or ``X-API-Key``."""
     for name, value in scope["headers"]:
@@ -89,12 +95,12 @@ def presented_key(scope: Scope) -> str | None:
 class APIKeyMiddleware:
     """Refuses requests to protected routes that carry no valid key; notes the key's hash on the scope."""
 
-    def __init__(self, app: ASGIApp, *, keys: Sequence[str], protected: Sequence[re.Pattern[str]]) -> None:
+    def __init__(self, app: ASGIApp, *, keys: Sequence[str], protected: ProtectedPaths) -> None:
         if not keys:
             raise ValueError("APIKeyMiddleware needs at least one key")
         self.app = app
         self.keys = [(key.encode(), key_hash(key)) for key in keys]
-        self.protected = ProtectedPaths(protected)
+        self.protected = protected
 
     def _match(self, presented: str) -> str | None:
         candidate = presented.encode()

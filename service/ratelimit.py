@@ -22,9 +22,8 @@ of a limited route carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -101,12 +100,10 @@ def headers(limiter: RateLimiter, decision: Decision) -> list[tuple[bytes, bytes
 class RateLimitMiddleware:
     """Applies :class:`RateLimiter` to the routes that need a key."""
 
-    def __init__(
-        self, app: ASGIApp, *, rate: float, burst: int, protected: Sequence[re.Pattern[str]]
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int, protected: ProtectedPaths) -> None:
         self.app = app
         self.limiter = RateLimiter(rate, burst)
-        self.protected = ProtectedPaths(protected)
+        self.protected = protected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.protected(scope["path"]):
