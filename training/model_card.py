@@ -15,6 +15,7 @@ from pathlib import Path
 from lpr.labels import DEVANAGARI, LABELS
 from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
+from lpr.plate_reader import UNREADABLE
 from lpr.preprocessing import InputSpec, load_file
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, REFERENCE_MODEL, ModelFiles, locate, versions
 from training.recipes import RECIPES
@@ -170,7 +171,7 @@ def _plate_only_note(r: dict) -> str:
             continue  # counted by the segmentation figure
         for truth, read, sources in zip(plate["truth"], plate["read"], plate["sources"], strict=True):
             for want, got, source in zip(truth, read, sources, strict=True):
-                if want != got and got != "?" and source not in alone_wrong:  # ? is flagged, not misread
+                if want != got and got != UNREADABLE and source not in alone_wrong:  # flagged, not misread
                     counts[source] += 1
     if not counts:
         return ""

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from lpr.labels import DEVANAGARI, LABELS
+from lpr.labels import DEVANAGARI, DIGITS, LABELS
 from lpr.model import Model
 from lpr.plate_grammar import CLASS_LETTERS, ZONES
-from lpr.plate_reader import decode, read_plate
+from lpr.plate_reader import UNREADABLE, decode, read_plate
 from lpr.preprocessing import binarise, load_file
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, ModelFiles, locate
 from lpr.segmentation import segment
@@ -51,13 +51,10 @@ from training.reports import (
 
 #: Mixed into the seed for the foreign letters' draws, so they never disturb the base plates.
 FOREIGN_SEED = 13
-#: What the reader must answer for a letter outside the model's twelve.
-UNREADABLE = "?"
 
 #: The seed of the shipped evaluation (reports/plates_eval.json); fixed before the first run.
 DEFAULT_SEED = 5
 DEFAULT_COUNT = 300
-DIGITS = tuple(label for label in LABELS if label.isdigit())
 
 #: Width / height of each class as painted on plates (the colour samples: ब‍ा is square, the rest narrower).
 ASPECT = {"ba": 1.0, "pa": 0.8}
