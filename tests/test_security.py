@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import make_client
 from fastapi.testclient import TestClient
-from test_server import start_server, wait_until_ready
+from test_server import running_server
 
 from service.auth import key_hash
 from service.ratelimit import RateLimiter
@@ -156,27 +156,25 @@ def test_the_limiter_lets_the_rate_through_on_average() -> None:
 def test_the_issues_scenario_on_a_real_server(tmp_path: Path, samples: dict[str, bytes]) -> None:
     """LPR_API_KEYS=a,b LPR_RATE_LIMIT=20 make serve, with JSON access logs on."""
     log = tmp_path / "server.log"
-    base, process = start_server(
-        log, LPR_API_KEYS="a,b", LPR_RATE_LIMIT="20", LPR_LOG_FORMAT="json", LPR_ACCESS_LOG="true"
-    )
-    try:
-        wait_until_ready(base, process)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            assert client.post("/predict", **crop(samples)).status_code == 401
-            ok = client.post(
-                "/predict", headers={"Authorization": "Bearer a", "X-Request-Id": "req-1"}, **crop(samples)
-            )
-            assert ok.status_code == 200 and ok.headers["x-request-id"] == "req-1"
-            assert client.post("/predict", headers={"X-API-Key": "b"}, **crop(samples)).status_code == 200
-            burst = [client.post("/predict", headers={"X-API-Key": "a"}, **crop(samples)) for _ in range(120)]
-            statuses = [r.status_code for r in burst]
-            assert 429 in statuses and max(statuses) < 500
-            assert all("retry-after" in r.headers for r in burst if r.status_code == 429)
-            for path in ("/health", "/ready", "/v2/health/ready"):
-                assert client.get(path).status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    settings = {
+        "LPR_API_KEYS": "a,b",
+        "LPR_RATE_LIMIT": "20",
+        "LPR_LOG_FORMAT": "json",
+        "LPR_ACCESS_LOG": "true",
+    }
+    with running_server(log, **settings) as base, httpx.Client(base_url=base, timeout=10) as client:
+        assert client.post("/predict", **crop(samples)).status_code == 401
+        ok = client.post(
+            "/predict", headers={"Authorization": "Bearer a", "X-Request-Id": "req-1"}, **crop(samples)
+        )
+        assert ok.status_code == 200 and ok.headers["x-request-id"] == "req-1"
+        assert client.post("/predict", headers={"X-API-Key": "b"}, **crop(samples)).status_code == 200
+        burst = [client.post("/predict", headers={"X-API-Key": "a"}, **crop(samples)) for _ in range(120)]
+        statuses = [r.status_code for r in burst]
+        assert 429 in statuses and max(statuses) < 500
+        assert all("retry-after" in r.headers for r in burst if r.status_code == 429)
+        for path in ("/health", "/ready", "/v2/health/ready"):
+            assert client.get(path).status_code == 200
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     access = [line for line in lines if line["logger"] == "service.access"]
     assert len(access) >= 123

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ROOT
-from test_server import start_server, wait_until_ready
+from test_server import running_server, start_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -112,8 +112,7 @@ def test_a_30_mb_upload_is_sent_whole_and_answered_413(tmp_path: Path, samples: 
     Before, the connection was reset while the client was still writing (far
     past the old drain allowance), so the client saw a network error.
     """
-    base, process = start_server(tmp_path / "server.log")
-    port = int(base.rsplit(":", 1)[1])
+    log = tmp_path / "server.log"
     size, boundary = 30 * 1024 * 1024, "b0undary"
     head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'.encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
@@ -121,8 +120,8 @@ def test_a_30_mb_upload_is_sent_whole_and_answered_413(tmp_path: Path, samples: 
         f"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary={boundary}"
         f"\r\nContent-Length: {len(head) + size + len(tail)}\r\n\r\n"
     ).encode()
-    try:
-        wait_until_ready(base, process)
+    with running_server(log) as base:
+        port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(request + head)
             chunk = bytes(64 * 1024)
@@ -148,6 +147,3 @@ def test_a_30_mb_upload_is_sent_whole_and_answered_413(tmp_path: Path, samples: 
             while not again.rstrip().endswith(b"}"):
                 again += sock.recv(65536)
             assert again.startswith(b"HTTP/1.1 200"), again[:200]
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
