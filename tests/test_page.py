@@ -289,6 +289,13 @@ def test_a_dropped_file_is_read(page: Any) -> None:
 @pytest.mark.slow
 def test_the_picker_works_from_the_keyboard(page: Any) -> None:
     """Tab to the picker (past the mode switch) and press Space: the file chooser opens."""
+    # Playwright turns on Chromium's file-chooser interception only once something listens for a
+    # chooser, and a renderer that is behind (a loaded machine) may handle queued key events before
+    # that DevTools command: with expect_file_chooser() alone, set up at the key press, the chooser
+    # then opens unseen and the wait times out. Listening from the start, the Tab presses and focus
+    # checks below (the same DevTools session, handled in order) flush it before Space is pressed.
+    opened: list[Any] = []
+    page.on("filechooser", lambda chooser: opened.append(chooser))
     for _ in range(10):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.id") == "file-input":
@@ -297,6 +304,7 @@ def test_the_picker_works_from_the_keyboard(page: Any) -> None:
         pytest.fail("the file picker cannot be reached with Tab")
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
+    assert opened == [chooser.value], "Space opens exactly one file chooser"
     chooser.value.set_files(str(SAMPLES / "pa.png"))
     assert finished_cards(page, 1).first.get_by_test_id("result-label").inner_text() == "प"
 
