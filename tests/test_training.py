@@ -255,13 +255,25 @@ def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
     assert same == RECIPES["default"]
 
 
-def test_the_shipped_recipe_is_compact_oe_with_more_ink_variants_only() -> None:
+def test_compact_ink16_is_compact_oe_with_more_ink_variants_only() -> None:
     """1.3.0's recipe stays reproducible; 1.4.0 changes the variant count and nothing else."""
     from training.recipes import RECIPES
 
     newer, older = RECIPES["compact-ink16"], RECIPES["compact-oe"]
     assert newer.ink_copies == 4 * older.ink_copies
     assert dataclasses.replace(newer, ink_copies=older.ink_copies, version=older.version) == older
+
+
+def test_the_shipped_recipe_is_compact_ink16s_network_on_every_source() -> None:
+    """1.5.0 keeps 1.4.0's network (so its speed) and reads the three real sources, real च included."""
+    from training.recipes import RECIPES, SHIPPED
+    from training.sources import SOURCES
+
+    shipped, older = RECIPES[SHIPPED], RECIPES["compact-ink16"]
+    assert (shipped.arch, shipped.stages, shipped.input) == (older.arch, older.stages, older.input)
+    assert set(shipped.sources) == set(SOURCES) and shipped.sources[0] == "lpr", "lpr/test is the headline"
+    assert shipped.unknown_copies >= 0, "the real च crops are fitted towards no class"
+    assert not older.sources and older.unknown_copies < 0, "1.4.0 stays a one-dataset recipe"
 
 
 def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:

@@ -32,12 +32,14 @@ from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate, versions
-from training.data import Split, dataset_record, open_dataset, recorded_root, stratified_split
+from training.data import dataset_record
 from training.metrics import expected_calibration_error
 from training.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
 from training.ood import load as load_ood
 from training.quantize import INT8_MODEL
-from training.reports import OOD_FIGURE, REPORTS, figures_dir
+from training.reports import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir
+from training.source_eval import EvaluatedSet, evaluated_sets, source_reports
+from training.sources import model_splits
 
 #: Share of in-class validation crops the threshold may flag.
 MAX_VALIDATION_FLAGGED = 0.005
@@ -92,22 +94,6 @@ def choose_threshold(confidence: np.ndarray, max_flagged: float = MAX_VALIDATION
     return float(ordered[min(k, len(ordered) - 1)])
 
 
-def validation_split(meta: dict, data: str | Path | None = None) -> tuple[Split, Split]:
-    """``(validation, test)`` of the run that produced ``meta``, rebuilt as training did.
-
-    ``data``: the dataset root; by default ``../shared/data/<name>``, the name the metadata records.
-    """
-    dataset = open_dataset(recorded_root(meta, data), seed=meta["seed"])
-    _, val = stratified_split(dataset.train, meta["training"]["recipe"]["val_fraction"], meta["seed"])
-    expected = meta["dataset"]["sizes"]["val"]
-    if len(val) != expected:
-        raise ValueError(
-            f"rebuilt validation split has {len(val)} crops, the model's metadata says {expected}: "
-            "not the dataset this model was trained on"
-        )
-    return val, dataset.test
-
-
 def _ood_report(flagged: np.ndarray, crops: list[OODCrop], worst: int = 5) -> dict:
     """Share flagged overall, per kind and per style, and how many symbols are never flagged."""
     kinds = np.array([c.kind for c in crops])
@@ -160,6 +146,8 @@ class EvaluationInputs:
     x_ood: np.ndarray
     ood: list[OODCrop]
     x_probe: np.ndarray
+    #: A multi-source model's sets, source by source (:mod:`training.source_eval`).
+    sources: tuple[EvaluatedSet, ...] = ()
 
     @classmethod
     def build(
@@ -172,7 +160,8 @@ class EvaluationInputs:
         """``vocabulary``: the out-of-class symbols and fonts, e.g. the held-out half of
         :func:`training.ood.holdout_split` for a model trained with outlier exposure."""
         spec = InputSpec.from_dict(meta["preprocessing"])
-        val, test = validation_split(meta, data)
+        splits = model_splits(meta, data)
+        val, test = splits.val, splits.test
         crops = list(generate(ood_size, seed=OOD_SEED, vocabulary=vocabulary))
         probes = [
             OODCrop(kind, symbol, "binary", render(symbol, seed=s, kind=kind))
@@ -187,6 +176,7 @@ class EvaluationInputs:
             load_ood(crops, spec),
             crops,
             load_ood(probes, spec),
+            tuple(evaluated_sets(splits, spec)),
         )
 
 
@@ -201,7 +191,7 @@ def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
     threshold = round(choose_threshold(q_val.max(axis=1)), 6)
     test_flagged = unknown(q_test, threshold)
     test_wrong = q_test.argmax(axis=1) != y_test
-    return {
+    block = {
         "temperature": temperature,
         "threshold": threshold,
         "fitted_on": "validation",
@@ -221,6 +211,11 @@ def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
             apply_temperature(onnx_predict(session, inputs.x_probe), temperature), threshold
         ),
     }
+    if inputs.sources:
+        block["sources"] = source_reports(
+            lambda x: onnx_predict(session, x), list(inputs.sources), temperature, threshold
+        )
+    return block
 
 
 def summary(block: dict) -> str:
@@ -311,4 +306,22 @@ def calibrate_shipped(
             out = figures_dir(reports) / OOD_FIGURE
             out.parent.mkdir(parents=True, exist_ok=True)
             ood_figure(files.onnx, block, inputs, out)
+            if inputs.sources:
+                reliability_figure(files.onnx, block, inputs, out.parent / RELIABILITY_FIGURE)
     return results
+
+
+def reliability_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path) -> Path:
+    """The reliability diagram of every source's in-class sets, calibrated as the service answers."""
+    from training.figures import reliability  # matplotlib: only when a figure is asked for
+
+    session = onnx_session(onnx_path)
+    curves = {
+        f"{s.source} {s.split}": (
+            apply_temperature(onnx_predict(session, s.x), block["temperature"]),
+            s.labels,
+        )
+        for s in inputs.sources
+        if s.labels is not None
+    }
+    return reliability(curves, out)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
+from training.data import DATA_HOME
 from training.recipes import RECIPES, SHIPPED
 from training.reports import REPORTS
 
@@ -36,7 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model, evaluate it on test/, export it to ONNX")
-    train.add_argument("--data", required=True, help="dataset root (train/+test/ layout or class folders)")
+    train.add_argument(
+        "--data",
+        required=True,
+        help="dataset root (train/+test/ layout or class folders); for a multi-source recipe, the data home "
+        "holding its sources (../shared/data)",
+    )
     train.add_argument(
         "--arch", choices=list(RECIPES), default=SHIPPED, help=f"recipe (default: the shipped one, {SHIPPED})"
     )
@@ -47,8 +53,28 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--limit-per-class", type=int, help="use at most N crops per class (smoke runs)")
     train.add_argument("--no-export", action="store_true", help="stop after training")
 
-    evaluate = sub.add_parser("evaluate", help="re-run evaluation and export of a run folder")
-    evaluate.add_argument("--run", required=True)
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="re-run evaluation and export of a run folder, or the leave-one-source-out table of a recipe",
+    )
+    which = evaluate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", help="run folder to evaluate on its test split and export")
+    which.add_argument(
+        "--leave-one-source-out",
+        action="store_true",
+        help="train the recipe once without each source it reads, score every source; "
+        "writes reports/loso.json (the model card's table)",
+    )
+    evaluate.add_argument(
+        "--data", default=str(DATA_HOME), help="data home holding the sources (../shared/data)"
+    )
+    evaluate.add_argument(
+        "--arch", choices=list(RECIPES), default=SHIPPED, help="multi-source recipe to test"
+    )
+    evaluate.add_argument("--out", default="runs/loso", help="where the runs go (reused when there)")
+    evaluate.add_argument("--seed", type=int, default=1234)
+    evaluate.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    evaluate.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
 
     ship = sub.add_parser(
         "ship",
@@ -137,10 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_export:
             evaluate_and_export(run)
         print(f"run folder: {run}")
-    elif args.command == "evaluate":
+    elif args.command == "evaluate" and args.run:
         from training.evaluate import evaluate_and_export
 
         evaluate_and_export(args.run)
+    elif args.command == "evaluate":
+        from training.loso import leave_one_source_out
+
+        report = leave_one_source_out(args.data, args.out, args.arch, args.seed, args.epochs, args.reports)
+        for row in report["rows"]:
+            cells = ", ".join(f"{name} ({s['set']}) {s['accuracy']:.2%}" for name, s in row["scores"].items())
+            print(f"without {row['left_out']}: {cells}")
     elif args.command == "ship":
         from training.ship import ship
 

@@ -152,12 +152,15 @@ def open_dataset(root: str | Path, test_fraction: float = 0.2, seed: int = 1234)
 def recorded_root(meta: dict, data: str | Path | None = None) -> Path:
     """The dataset a model's metadata was trained on: ``data`` if given, else ``DATA_HOME/<name>``.
 
+    A multi-source model's data is the data home itself (:mod:`training.sources`).
     Metadata written before datasets were recorded by name still carries ``root``;
     its last folder is the name.
     """
     if data is not None:
         return Path(data)
     recorded = meta["dataset"]
+    if recorded.get("layout") == "sources":  # a multi-source model: the data home holding them
+        return DATA_HOME
     name = recorded.get("name") or Path(recorded["root"]).name
     return DATA_HOME / name
 

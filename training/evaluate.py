@@ -17,9 +17,9 @@ from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
 from training import figures
-from training.data import open_dataset, stratified_split
 from training.export import check_parity, metadata, to_onnx, write_metadata
 from training.metrics import score
+from training.sources import recipe_splits
 
 
 def _run_info(run_dir: Path) -> dict:
@@ -35,8 +35,8 @@ def evaluate_and_export(run_dir: str | Path, name: str | None = None) -> dict:
     run_dir = Path(run_dir)
     run = _run_info(run_dir)
     spec = InputSpec.from_dict(run["recipe"]["input"])
-    dataset = open_dataset(run["dataset"]["root"], seed=run["seed"])
-    test = dataset.test
+    splits = recipe_splits(run["recipe"], run["seed"], run["dataset"]["root"])
+    test = splits.test
     x_test = test.load(spec)
 
     model = keras.models.load_model(run_dir / "best.keras")
@@ -44,7 +44,7 @@ def evaluate_and_export(run_dir: str | Path, name: str | None = None) -> dict:
     metrics = score(keras_probs, test.labels)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
-    fit_split, _ = stratified_split(dataset.train, run["recipe"]["val_fraction"], run["seed"])
+    fit_split = splits.fit
     predicted = keras_probs.argmax(axis=1)
     figures.samples_per_class(fit_split.paths, fit_split.labels, run_dir / "samples_per_class.png")
     figures.training_curves(run_dir / "history.csv", run_dir / "training_curves.png")

@@ -304,12 +304,12 @@ def crops_in(folder: str | Path) -> dict[str, list[Path]]:
 
 def validation_crops(data: str | Path, meta: dict[str, Any]) -> dict[str, list[Path]]:
     """The shipped model's validation crops (never trained on): where the segmenter was developed."""
-    from training.data import open_dataset, stratified_split
+    from training.sources import open_sources, recipe_splits
 
-    _, val = stratified_split(
-        open_dataset(data).train, meta["training"]["recipe"]["val_fraction"], meta["seed"]
-    )
-    return val.by_class()
+    recipe, data = meta["training"]["recipe"], Path(data)
+    if recipe.get("sources"):  # each source's validation is carved on its own: this one's
+        return open_sources([data.name], recipe["val_fraction"], meta["seed"], data.parent)[0].val.by_class()
+    return recipe_splits(recipe, meta["seed"], data).val.by_class()
 
 
 def generate_plates(

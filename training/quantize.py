@@ -24,8 +24,9 @@ from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, MODEL_FILE, locate, place
-from training.data import dataset_record, open_dataset, recorded_root, stratified_split
+from training.data import dataset_record
 from training.metrics import score
+from training.sources import model_splits
 from training.timing import ms_per_image
 
 #: The int8 variant of the shipped model, shipped under the same version.
@@ -86,18 +87,18 @@ def quantize_shipped(
     meta = json.loads(shipped.metadata.read_text())
     meta["dataset"] = dataset_record(meta["dataset"])
     spec = InputSpec.from_dict(meta["preprocessing"])
-    dataset = open_dataset(recorded_root(meta, data), seed=meta["seed"])
-    fit, _ = stratified_split(dataset.train, meta["training"]["recipe"]["val_fraction"], meta["seed"])
+    splits = model_splits(meta, data)
+    fit = splits.fit
     rng = np.random.default_rng(meta["seed"])
     pick = np.sort(rng.choice(len(fit), size=min(calibration_crops, len(fit)), replace=False))
     variant = place(repository, INT8_MODEL, shipped.version)
     quantize(shipped.onnx, variant.onnx, fit.subset(pick).load(spec))
 
-    x_test = dataset.test.load(spec)
+    x_test = splits.test.load(spec)
     result = {}
     test_metrics = {}
     for kind, files in (("float32", shipped), ("int8", variant)):
-        metrics = score(onnx_predict(onnx_session(files.onnx), x_test), dataset.test.labels)
+        metrics = score(onnx_predict(onnx_session(files.onnx), x_test), splits.test.labels)
         test_metrics[kind] = {k: metrics[k] for k in ("n", "accuracy", "macro_f1", "ece", "errors")}
         result[kind] = {
             "file": files.relative,  # relative to the repository, never this machine's path

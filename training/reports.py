@@ -21,6 +21,10 @@ PLATES_EVAL_VAL = "plates_eval_val.json"
 PLATES_EVAL_FOREIGN = "plates_eval_foreign.json"
 PLATES_FIGURE = "plates_examples.png"
 OOD_FIGURE = "ood_examples.png"
+#: ``lpr-train evaluate --leave-one-source-out``: each source read by a model trained without it.
+LOSO_REPORT = "loso.json"
+#: Reliability diagrams of the shipped model, one curve per source (``lpr-train calibrate --figure``).
+RELIABILITY_FIGURE = "reliability.png"
 
 
 def figures_dir(reports: str | Path, name: str = DEFAULT_MODEL) -> Path:

@@ -11,6 +11,7 @@ timings, versions). The test split is opened (to count it) but never read.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import platform
 import time
@@ -23,10 +24,11 @@ import tensorflow as tf
 
 from lpr.labels import LABELS, NUM_CLASSES
 from training.augment import augmented_inputs, load_masks
-from training.data import Dataset, Split, open_dataset, stratified_split
+from training.data import Split, open_dataset
 from training.models import augmenter, build, count_flops
 from training.outlier_exposure import describe, outlier_count, outlier_set, with_outliers
 from training.recipes import RECIPES, SHIPPED, Recipe
+from training.sources import Splits, recipe_splits
 
 
 def seed_everything(seed: int) -> None:
@@ -49,50 +51,114 @@ def _per_class_limit(split: Split, limit: int | None) -> Split:
 
 
 def fit_and_validation(
-    dataset: Dataset, recipe: Recipe, seed: int, limit_per_class: int | None = None
-) -> tuple[Split, Split]:
-    """The training pool split, stratified and seeded, into the crops fitted and the validation crops."""
-    fit_split, val_split = stratified_split(dataset.train, recipe.val_fraction, seed)
-    return _per_class_limit(fit_split, limit_per_class), _per_class_limit(val_split, limit_per_class)
+    data_root: str | Path, recipe: Recipe, seed: int, limit_per_class: int | None = None
+) -> Splits:
+    """The crops fitted, the validation crops and the test split (counted, never read) of a run.
+
+    A one-dataset recipe splits ``data_root``'s ``train/`` stratified and seeded; a
+    multi-source recipe reads its sources under ``data_root`` (:mod:`training.sources`).
+    """
+    splits = recipe_splits(recipe.to_dict(), seed, data_root)
+    if limit_per_class is None:
+        return splits
+    sources = tuple(
+        dataclasses.replace(
+            s,
+            fit=_per_class_limit(s.fit, limit_per_class),
+            val=_per_class_limit(s.val, limit_per_class),
+            unknown_fit=s.unknown_fit[:limit_per_class],
+            unknown_val=s.unknown_val[:limit_per_class],
+        )
+        for s in splits.sources
+    )
+    return Splits(
+        _per_class_limit(splits.fit, limit_per_class),
+        _per_class_limit(splits.val, limit_per_class),
+        splits.test,
+        sources,
+    )
 
 
-def print_counts(dataset: Dataset, fit_split: Split, val_split: Split) -> None:
-    print(f"dataset {dataset.root} ({dataset.layout} layout)")
+def print_counts(splits: Splits) -> None:
+    for source in splits.sources:
+        sizes = source.record()["sizes"]
+        print(
+            f"source {source.spec.name} ({source.spec.form}): "
+            + ", ".join(f"{k} {v}" for k, v in sizes.items())
+        )
     print(f"{'class':>6} {'train':>6} {'val':>5} {'test':>5}")
-    fit_counts, val_counts, test_counts = fit_split.counts(), val_split.counts(), dataset.test.counts()
+    fit_counts, val_counts, test_counts = splits.fit.counts(), splits.val.counts(), splits.test.counts()
     for label in LABELS:
         print(f"{label:>6} {fit_counts[label]:>6} {val_counts[label]:>5} {test_counts[label]:>5}")
-    print(f"{'total':>6} {len(fit_split):>6} {len(val_split):>5} {len(dataset.test):>5}")
+    print(f"{'total':>6} {len(splits.fit):>6} {len(splits.val):>5} {len(splits.test):>5}")
+
+
+def _variants(split: Split, copies: int, recipe: Recipe, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A split's crops plus ``copies`` seeded re-binarised variants of each, as inputs and labels."""
+    return augmented_inputs(
+        load_masks(split.paths),
+        split.labels,
+        recipe.input,
+        copies,
+        seed,
+        recipe.frame_bars,
+        recipe.neighbours,
+        recipe.rings,
+    )
+
+
+def _source_inputs(splits: Splits, recipe: Recipe, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A multi-source fit set: every source's crops and variants, then its real unknowns.
+
+    Returns inputs, labels, and the real unknown crops (uniform targets) apart.
+    """
+    copies = dict(recipe.source_ink_copies)
+    parts = [
+        _variants(s.fit, copies.get(s.spec.name, recipe.ink_copies), recipe, seed + 101 * i)
+        for i, s in enumerate(splits.sources)
+    ]
+    unknown = [s.unknown_fit for s in splits.sources if s.unknown_fit]
+    x_unknown = np.zeros((0, *recipe.input.shape), dtype=np.float32)
+    if recipe.unknown_copies >= 0 and unknown:
+        paths = tuple(p for u in unknown for p in u)
+        x_unknown, _ = _variants(
+            Split(paths, np.zeros(len(paths), dtype=np.int64)), recipe.unknown_copies, recipe, seed + 7
+        )
+    return (
+        np.concatenate([x for x, _ in parts]),
+        np.concatenate([y for _, y in parts]),
+        x_unknown,
+    )
 
 
 def fit_inputs(
-    fit_split: Split, recipe: Recipe, seed: int
+    splits: Splits, recipe: Recipe, seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
     """The fit set as model inputs and target distributions, and what its outliers were (or ``None``).
 
     The crops themselves, or their seeded re-binarised variants (``ink_copies``);
-    then, with outlier exposure, out-of-class crops with a uniform target.
+    then, with outlier exposure, out-of-class crops with a uniform target: real
+    ones from the sources (multi-source recipes) and rendered ones.
     """
-    y_fit = fit_split.labels
-    if recipe.ink_copies:
-        x_fit, y_fit = augmented_inputs(
-            load_masks(fit_split.paths),
-            y_fit,
-            recipe.input,
-            recipe.ink_copies,
-            seed,
-            recipe.frame_bars,
-            recipe.neighbours,
-            recipe.rings,
-        )
+    x_real = np.zeros((0, *recipe.input.shape), dtype=np.float32)
+    if splits.sources:
+        x_fit, y_fit, x_real = _source_inputs(splits, recipe, seed)
+    elif recipe.ink_copies:
+        x_fit, y_fit = _variants(splits.fit, recipe.ink_copies, recipe, seed)
     else:
-        x_fit = fit_split.load(recipe.input)
-    if not recipe.outlier_exposure:
-        return x_fit, keras.utils.to_categorical(y_fit, NUM_CLASSES), None
+        x_fit, y_fit = splits.fit.load(recipe.input), splits.fit.labels
     n_out = outlier_count(recipe.outlier_exposure, len(x_fit))
-    x_out = outlier_set(n_out, recipe.input, seed)
+    if not n_out and not len(x_real):
+        return x_fit, keras.utils.to_categorical(y_fit, NUM_CLASSES), None
+    rendered = outlier_set(n_out, recipe.input, seed) if n_out else x_real[:0]
+    x_out = np.concatenate([rendered, x_real.astype(np.float32)])
     outliers = describe(n_out, seed)
-    print(f"outlier exposure: {n_out} out-of-class crops with uniform targets (seed {outliers['seed']})")
+    if len(x_real):
+        outliers["real_crops"] = len(x_real)
+    print(
+        f"outlier exposure: {n_out} rendered and {len(x_real)} real out-of-class crops with uniform "
+        f"targets (seed {outliers['seed']})"
+    )
     x_fit, t_fit = with_outliers(x_fit, y_fit, x_out)
     return x_fit, t_fit, outliers
 
@@ -125,39 +191,50 @@ def callbacks(out: Path, recipe: Recipe) -> list[keras.callbacks.Callback]:
     return chosen
 
 
+def dataset_block(data_root: str | Path, splits: Splits, limit_per_class: int | None) -> dict[str, Any]:
+    """``run.json``'s ``dataset``: where the data was, its hash, and the counts of every split.
+
+    ``root`` is this machine's path, for ``lpr-train evaluate`` of the same run
+    folder; shipped metadata records the folder's name only. A multi-source run
+    records each source (its hash and counts) and a hash over theirs.
+    """
+    root = Path(data_root).resolve()
+    block: dict[str, Any] = {"root": str(root), "name": root.name}
+    if splits.sources:
+        records = [s.record() for s in splits.sources]
+        combined = hashlib.sha256("".join(r["name"] + r["sha256"] for r in records).encode()).hexdigest()
+        block.update(
+            name="+".join(r["name"] for r in records), layout="sources", sha256=combined, sources=records
+        )
+    else:
+        dataset = open_dataset(root)
+        block.update(layout=dataset.layout, sha256=dataset.sha256())
+    block.update(
+        counts={"train": splits.fit.counts(), "val": splits.val.counts(), "test": splits.test.counts()},
+        sizes={"train": len(splits.fit), "val": len(splits.val), "test": len(splits.test)},
+        limit_per_class=limit_per_class,
+    )
+    return block
+
+
 def run_record(
     arch: str,
     recipe: Recipe,
     seed: int,
-    dataset: Dataset,
-    splits: tuple[Split, Split],
-    limit_per_class: int | None,
+    dataset: dict[str, Any],
     outliers: dict[str, Any] | None,
     history: keras.callbacks.History,
     train_seconds: float,
     model: keras.Model,
 ) -> dict[str, Any]:
-    """``run.json``: what was trained, on what, how it went, with which versions.
-
-    ``dataset.root`` is this machine's path, for ``lpr-train evaluate`` of the
-    same run folder; shipped metadata records the folder's name only.
-    """
-    fit_split, val_split = splits
+    """``run.json``: what was trained, on what, how it went, with which versions."""
     val_loss = history.history["val_loss"]
     best_epoch = int(np.argmin(val_loss)) + 1
     return {
         "arch": arch,
         "recipe": recipe.to_dict(),
         "seed": seed,
-        "dataset": {
-            "root": str(dataset.root),
-            "name": dataset.root.name,
-            "layout": dataset.layout,
-            "sha256": dataset.sha256(),
-            "counts": {"train": fit_split.counts(), "val": val_split.counts(), "test": dataset.test.counts()},
-            "sizes": {"train": len(fit_split), "val": len(val_split), "test": len(dataset.test)},
-            "limit_per_class": limit_per_class,
-        },
+        "dataset": dataset,
         "outlier_exposure": outliers,
         "epochs_run": len(val_loss),
         "best_epoch": best_epoch,
@@ -185,22 +262,25 @@ def train(
     batch_size: int | None = None,
     limit_per_class: int | None = None,
     verbose: int = 2,
+    recipe: Recipe | None = None,
 ) -> Path:
-    """Train ``arch`` on ``data_root`` and return the run folder."""
-    recipe = resolve_recipe(arch, epochs, batch_size)
+    """Train ``arch`` on ``data_root`` and return the run folder.
+
+    ``recipe``: a variant of ``arch``'s recipe to train instead (leave-one-source-out).
+    """
+    recipe = resolve_recipe(arch, epochs, batch_size) if recipe is None else recipe
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
 
-    # Data: the training pool, split into the crops fitted and the validation crops.
-    dataset = open_dataset(data_root, seed=seed)
-    fit_split, val_split = fit_and_validation(dataset, recipe, seed, limit_per_class)
-    print_counts(dataset, fit_split, val_split)
+    # Data: the crops fitted, the validation crops, and the test split (counted, never read).
+    splits = fit_and_validation(data_root, recipe, seed, limit_per_class)
+    print_counts(splits)
 
     # Inputs and targets.
-    x_val = val_split.load(recipe.input)
-    t_val = keras.utils.to_categorical(val_split.labels, NUM_CLASSES)
-    x_fit, t_fit, outliers = fit_inputs(fit_split, recipe, seed)
+    x_val = splits.val.load(recipe.input)
+    t_val = keras.utils.to_categorical(splits.val.labels, NUM_CLASSES)
+    x_fit, t_fit, outliers = fit_inputs(splits, recipe, seed)
 
     # Model.
     model = build(recipe, steps_per_epoch=int(np.ceil(len(x_fit) / recipe.batch_size)))
@@ -223,9 +303,7 @@ def train(
         arch,
         recipe,
         seed,
-        dataset,
-        (fit_split, val_split),
-        limit_per_class,
+        dataset_block(data_root, splits, limit_per_class),
         outliers,
         history,
         train_seconds,
