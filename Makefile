@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-DATA   ?= ../shared/data/lpr
+DATA   ?= ../shared/data
 
 .PHONY: serve test lint bench soak train examples system-test system-train system-bench clean
 

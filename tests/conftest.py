@@ -1,7 +1,7 @@
 """Shared fixtures: the shipped model, the colour samples, and crafted bad uploads.
 
-The tests run against the default settings (the newest ``models/lpr-default-int8``, the
-served model); set ``LPR_MODEL_NAME`` / ``LPR_MODEL_VERSION`` (or ``LPR_MODEL_PATH``) to try
+The tests run against the default settings (the newest version of the served model in
+``models/``); set ``LPR_MODEL_NAME`` / ``LPR_MODEL_VERSION`` (or ``LPR_MODEL_PATH``) to try
 another model.
 """
 

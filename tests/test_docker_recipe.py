@@ -220,7 +220,7 @@ def test_compose_train_profile_runs_the_training_cli_on_the_mounted_dataset() ->
         i.keyword == "RUN" and 'pip install --no-cache-dir ".[train]"' in i.args for i in stage_chain(target)
     )
     mounts = {v.split(":")[1]: v.split(":")[0] for v in train["volumes"]}
-    assert mounts["/data"] == "../shared/data/lpr" and mounts["/runs"] == "./runs"
+    assert mounts["/data"] == "../shared/data" and mounts["/runs"] == "./runs", "the data home: every source"
     args = _parser().parse_args(train["command"])
     # It retrains the shipped model's recipe.
     shipped = json.loads(locate(DEFAULT_REPOSITORY, DEFAULT_MODEL).metadata.read_text())["architecture"]

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from lpr.labels import DEVANAGARI
+from lpr.repository import SERVED_MODEL, locate
 from lpr.segmentation import segment
 from service.plate_schemas import PlateReading
 from training.plates import DEFAULT_SEED, Plate, generate_plates
@@ -209,7 +210,8 @@ def test_the_shipped_plate_evaluation() -> None:
     assert report["segmentation_accuracy"] >= 0.98
     assert report["whole_plate_accuracy"] >= report["crop_by_crop"]["whole_plate_accuracy"] - 0.02
     assert report["whole_plate_accuracy"] >= 0.8 and report["character_accuracy"] >= 0.97
-    assert report["model_file"] == "lpr-default-int8/1.4.0/model.onnx", "repository-relative, the served file"
+    served = locate(ROOT / "models", SERVED_MODEL)
+    assert report["model_file"] == served.relative, "repository-relative, the served file"
     assert (ROOT / "reports" / "figures" / "plates_examples.png").is_file()
 
 
@@ -237,27 +239,42 @@ def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Pat
     assert report["model"] == model.metadata.model_version
 
 
+def _read_right_alone(client: TestClient, plate: Plate) -> bool:
+    """Whether the served model reads every real crop of ``plate`` right on its own (``/predict/batch``)."""
+    crops = [source for row in plate.sources for source in row if not source.startswith("rendered:")]
+    files = [("files", (c, (TEST_CROPS / c).read_bytes(), "image/jpeg")) for c in crops]
+    results = client.post("/predict/batch", files=files).json()["results"]
+    return all(r["label"] == c.split("/")[0] for r, c in zip(results, crops, strict=True))
+
+
 def test_a_car_plate_with_a_cha_answers_it_as_unknown_and_reads_the_rest(client: TestClient) -> None:
-    """बा १४ च ५७५: च (a car) is no class of the model; it must come back ?, not a confident प."""
-    plates = list(generate_plates(TEST_CROPS, count=5, seed=DEFAULT_SEED, foreign=1.0))
-    plate = plates[4]
-    assert plate.foreign == [{"slot": "class", "letter": "च", "font": "Gargi"}]
+    """A car plate (zone, lot, च, serial): च is no class of the model; it must come back ?, not a
+    confident प, and the digits around it are read as they are alone.
+
+    The plate is the first of the seeded foreign plates with a च in the class slot whose real crops
+    the classifier reads right one by one: what is tested is the reader, not the classifier's errors
+    (the card counts those).
+    """
+    plates = generate_plates(TEST_CROPS, count=40, seed=DEFAULT_SEED, foreign=1.0)
+    plate = next(
+        p
+        for p in plates
+        if p.foreign == [{"slot": "class", "letter": "च", "font": "Gargi"}] and _read_right_alone(client, p)
+    )
     body = client.post("/read-plate", **upload(png(plate.image))).json()
     PlateReading.model_validate(body)
-    (row,) = body["rows"]
-    assert row["labels"] == ["ba", "1", "4", "?", "5", "7", "5"] == plate.rows[0]
-    cha = row["characters"][3]
-    assert (cha["slot"], cha["devanagari"], cha["unknown"], cha["reason"]) == (
-        "class",
+    assert [row["labels"] for row in body["rows"]] == plate.rows
+    characters = [c for row in body["rows"] for c in row["characters"]]
+    (cha,) = [c for c in characters if c["slot"] == "class"]
+    assert (cha["label"], cha["devanagari"], cha["unknown"], cha["reason"]) == (
+        "?",
         "?",
         True,
         "unsupported_symbol",
     )
     assert body["confident"] is False and body["matches_format"] is True
-    assert all(not c["unknown"] for i, c in enumerate(row["characters"]) if i != 3), (
-        "the digits around it read"
-    )
-    assert body["readings"][0]["labels"] == plate.rows[0]
+    assert all(not c["unknown"] for c in characters if c is not cha), "the digits around it read"
+    assert body["readings"][0]["labels"] == [label for row in plate.rows for label in row]
 
 
 def test_foreign_letters_change_only_the_letters_they_replace() -> None:

@@ -89,10 +89,11 @@ def test_metadata_hashes_match_the_shipped_files(shipped: ModelFiles, metadata: 
 def test_the_repository_holds_what_the_service_and_quantize_expect(
     shipped: ModelFiles, metadata: dict
 ) -> None:
-    """The served name is quantize's int8 variant; each version folder is named by its metadata."""
+    """The served name is the variant quantize chose; each version folder is named by its metadata."""
     from training.quantize import INT8_MODEL
 
-    assert SERVED_MODEL == INT8_MODEL
+    chosen = metadata["quantization"]["served_by_default"]
+    assert {"int8": INT8_MODEL, "float32": DEFAULT_MODEL}[chosen] == SERVED_MODEL
     for path in sorted(MODELS.glob(f"*/*/{MODEL_FILE}")):
         meta = json.loads(path.with_name("model.json").read_text())
         assert (meta["name"], meta["version"]) == (path.parent.parent.name, path.parent.name), path
@@ -122,18 +123,33 @@ def test_no_shipped_metadata_holds_an_absolute_path() -> None:
         meta = json.loads(path.read_text())
         offending = [s for s in _strings(meta) if s.startswith("/") or checkout in s or ":\\" in s]
         assert not offending, (path, offending)
-        assert "root" not in meta["dataset"] and meta["dataset"]["name"] == "lpr", path
+        assert "root" not in meta["dataset"], path
 
 
-def test_the_recorded_dataset_is_found_beside_the_checkout(metadata: dict) -> None:
-    """``calibrate`` and ``quantize`` find the dataset by the name the metadata records."""
-    from training.calibration import validation_split
+def test_the_recorded_data_is_found_beside_the_checkout(metadata: dict) -> None:
+    """``calibrate`` and ``quantize`` find the data the metadata records and rebuild its splits."""
     from training.data import recorded_root
+    from training.sources import model_splits
 
-    assert recorded_root(metadata) == SHARED / "data" / "lpr"
+    assert recorded_root(metadata) == SHARED / "data"
     assert recorded_root(metadata, "/elsewhere") == Path("/elsewhere")
-    val, test = validation_split(metadata)
-    assert len(val) == metadata["dataset"]["sizes"]["val"] and len(test) == 403
+    splits = model_splits(metadata)
+    assert len(splits.val) == metadata["dataset"]["sizes"]["val"] and len(splits.test) == 403
+
+
+def test_metadata_records_every_source_so_a_retrain_reads_the_same_crops(metadata: dict) -> None:
+    """Which sources, how many crops each, and their hashes: rebuilt from the files, they match."""
+    from training.sources import model_splits
+
+    recorded = metadata["dataset"]["sources"]
+    assert [r["name"] for r in recorded] == list(metadata["training"]["recipe"]["sources"])
+    assert {"lpr", "lpr-colour", "nnprs-chars"} <= {r["name"] for r in recorded}
+    rebuilt = [s.record() for s in model_splits(metadata).sources]
+    assert rebuilt == recorded, "the data beside the checkout is not what this model was trained on"
+    nnprs = next(r for r in recorded if r["name"] == "nnprs-chars")
+    assert nnprs["sizes"]["unknown_fit"] > 0 and nnprs["sizes"]["unknown_val"] > 0, (
+        "real च, fitted and held out"
+    )
 
 
 def test_metadata_describes_labels_input_and_training(metadata: dict) -> None:

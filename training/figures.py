@@ -142,31 +142,30 @@ def preprocessing_proof(images: Sequence[str | Path], out: Path, size: int = 64)
     return Path(out)
 
 
-def reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], out: Path, bins: int = 10) -> Path:
+def reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], out: Path, bins: int = 8) -> Path:
     """Reliability diagram, one curve per set of crops: mean confidence against accuracy per bin.
 
-    ``curves`` maps a set's name to its calibrated probabilities and true labels. A
-    calibrated model follows the diagonal on every source, not only on the one it
-    was fitted on; points are drawn only for bins holding at least 10 crops.
+    ``curves`` maps a set's name to its calibrated probabilities and true labels. Bins
+    hold equal numbers of crops (adaptive binning): with most answers near 1.0, equal-width
+    bins would leave a single point per source. A calibrated model follows the diagonal on
+    every source, not only on the one it was fitted on.
     """
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
-    edges = np.linspace(0.0, 1.0, bins + 1)
     for name, (q, labels) in curves.items():
         confidence = q.max(axis=1)
         right = q.argmax(axis=1) == labels
-        which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-        kept = [b for b in range(bins) if (which == b).sum() >= 10]
+        groups = np.array_split(np.argsort(confidence), bins)
         ax.plot(
-            [confidence[which == b].mean() for b in kept],
-            [right[which == b].mean() for b in kept],
+            [confidence[g].mean() for g in groups],
+            [right[g].mean() for g in groups],
             marker="o",
             label=f"{name} ({len(labels)} crops)",
         )
-    ax.set_xlabel("confidence (after temperature)")
+    ax.set_xlabel(f"confidence after temperature (mean of {bins} equal-count bins)")
     ax.set_ylabel("accuracy")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0.3, 1.01)
+    ax.set_ylim(0.3, 1.01)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title("Reliability per source")

@@ -49,7 +49,12 @@ def score_sets(
     trained_on: set[str],
     spec: InputSpec,
 ) -> dict:
-    """``{source: {set, n, accuracy, worst_class, worst_class_accuracy}}`` of one model."""
+    """``{source: {set, n, accuracy, worst_class, ...}}`` of one model.
+
+    A class none of the training sources holds (the second source has no ६) cannot be
+    read; ``classes_never_fitted`` names those and ``accuracy_fitted_classes`` leaves them out.
+    """
+    fitted = {int(c) for s in sources if s.spec.name in trained_on for c in np.unique(s.fit.labels)}
     table = {}
     for source in sources:
         name, split = read_on(source, source.spec.name in trained_on)
@@ -59,6 +64,7 @@ def score_sets(
             LABELS[c]: float(right[split.labels == c].mean()) for c in np.unique(split.labels).tolist()
         }
         worst = min(per_class, key=per_class.__getitem__)
+        known = np.isin(split.labels, sorted(fitted))
         table[source.spec.name] = {
             "set": name,
             "seen": source.spec.name in trained_on,
@@ -66,6 +72,8 @@ def score_sets(
             "accuracy": round(float(right.mean()), 4),
             "worst_class": worst,
             "worst_class_accuracy": round(per_class[worst], 4),
+            "classes_never_fitted": [LABELS[c] for c in np.unique(split.labels).tolist() if c not in fitted],
+            "accuracy_fitted_classes": round(float(right[known].mean()), 4) if known.any() else None,
         }
     return table
 

@@ -296,6 +296,8 @@ SOURCE_NAMES = {
     "lpr-colour": "LPR, as photographed",
     "nnprs-chars": "second project (nnprs)",
 }
+#: The origins leave-one-source-out leaves out: the LPR project's two forms go together.
+ORIGIN_NAMES = {"lpr": "LPR (both forms)", "nnprs-chars": "second project (nnprs)"}
 SET_NAMES = {
     "test": "test split",
     "val": "validation groups",
@@ -344,11 +346,18 @@ def _loso_table(reports: Path) -> str:
         for source in sources:
             r = row["scores"][source]
             mark = "" if r["seen"] else " **(unseen)**"
+            never = r.get("classes_never_fitted") or []
+            gap = (
+                f"; {r['accuracy_fitted_classes']:.2%} without {', '.join(DEVANAGARI[c] for c in never)}, "
+                "never fitted"
+                if never
+                else ""
+            )
             cells.append(
                 f"{r['accuracy']:.2%} of {r['n']} ({SET_NAMES[r['set']]}){mark}; worst "
-                f"{DEVANAGARI[r['worst_class']]} {r['worst_class_accuracy']:.0%}"
+                f"{DEVANAGARI[r['worst_class']]} {r['worst_class_accuracy']:.0%}{gap}"
             )
-        lines.append(f"| {SOURCE_NAMES.get(row['left_out'], row['left_out'])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {ORIGIN_NAMES.get(row['left_out'], row['left_out'])} | " + " | ".join(cells) + " |")
     epochs = loso["rows"][0]["epochs"]
     return (
         "\n".join(lines)
@@ -409,9 +418,22 @@ def _recipe_note(shipped: dict) -> str:
             f"input as 4 channels) and 3x3 conv stages of {stages} filters at 16x16 and below, about half "
             "the compute of `default`"
         )
-    if recipe.get("ink_copies", base.ink_copies) != base.ink_copies:
+    if recipe.get("sources"):
+        names = ", ".join(f"`{s}`" for s in recipe["sources"])
         changes.append(
-            f"{recipe['ink_copies']} re-binarised variants of each training crop instead of {base.ink_copies}"
+            f"fitted on {len(recipe['sources'])} real sources ({names}; see *Data from elsewhere*) instead "
+            f"of `lpr` alone, validation {recipe['val_fraction']:.0%} of each by whole near-duplicate groups"
+        )
+    if recipe.get("unknown_copies", -1) >= 0:
+        changes.append(
+            f"the sources' real crops outside the twelve (च) fitted with a uniform target, with "
+            f"{recipe['unknown_copies']} re-binarised variants each, beside the rendered outliers"
+        )
+    if recipe.get("ink_copies", base.ink_copies) != base.ink_copies:
+        per_source = "".join(f", {n} for `{s}`" for s, n in recipe.get("source_ink_copies", []))
+        changes.append(
+            f"{recipe['ink_copies']} re-binarised variants of each training crop instead of "
+            f"{base.ink_copies}{per_source}"
         )
     if recipe["epochs"] != base.epochs:
         changes.append(f"{recipe['epochs']} epochs instead of {base.epochs}")
