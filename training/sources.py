@@ -200,6 +200,17 @@ class Splits:
     #: The sources of a multi-source recipe, one by one (empty for a one-dataset recipe).
     sources: tuple[SourceSplit, ...] = ()
 
+    @classmethod
+    def pooled(cls, sources: Sequence[SourceSplit]) -> Splits:
+        """A multi-source run's splits: every source's fit and validation crops pooled, in order;
+        the first source's ``test/``."""
+        return cls(
+            concatenated([s.fit for s in sources]),
+            concatenated([s.val for s in sources]),
+            sources[0].test,
+            tuple(sources),
+        )
+
 
 def recipe_splits(recipe: dict, seed: int, data: str | Path) -> Splits:
     """The fit, validation and test splits a run of ``recipe`` (``Recipe.to_dict()``) used, rebuilt.
@@ -209,13 +220,7 @@ def recipe_splits(recipe: dict, seed: int, data: str | Path) -> Splits:
     fit and validation pool every source's, and test is the first source's ``test/``.
     """
     if recipe.get("sources"):
-        opened = tuple(open_sources(recipe["sources"], recipe["val_fraction"], seed, data))
-        return Splits(
-            concatenated([s.fit for s in opened]),
-            concatenated([s.val for s in opened]),
-            opened[0].test,
-            opened,
-        )
+        return Splits.pooled(open_sources(recipe["sources"], recipe["val_fraction"], seed, data))
     dataset = open_dataset(data, seed=seed)
     fit, val = stratified_split(dataset.train, recipe["val_fraction"], seed)
     return Splits(fit, val, dataset.test)

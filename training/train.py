@@ -61,21 +61,23 @@ def fit_and_validation(
     splits = recipe_splits(recipe.to_dict(), seed, data_root)
     if limit_per_class is None:
         return splits
-    sources = tuple(
-        dataclasses.replace(
-            s,
-            fit=_per_class_limit(s.fit, limit_per_class),
-            val=_per_class_limit(s.val, limit_per_class),
-            unknown_fit=s.unknown_fit[:limit_per_class],
-            unknown_val=s.unknown_val[:limit_per_class],
+    if splits.sources:  # limit each source, then pool: what is fitted is what is counted
+        return Splits.pooled(
+            [
+                dataclasses.replace(
+                    s,
+                    fit=_per_class_limit(s.fit, limit_per_class),
+                    val=_per_class_limit(s.val, limit_per_class),
+                    unknown_fit=s.unknown_fit[:limit_per_class],
+                    unknown_val=s.unknown_val[:limit_per_class],
+                )
+                for s in splits.sources
+            ]
         )
-        for s in splits.sources
-    )
     return Splits(
         _per_class_limit(splits.fit, limit_per_class),
         _per_class_limit(splits.val, limit_per_class),
         splits.test,
-        sources,
     )
 
 
