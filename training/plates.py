@@ -304,12 +304,15 @@ def crops_in(folder: str | Path) -> dict[str, list[Path]]:
 
 def validation_crops(data: str | Path, meta: dict[str, Any]) -> dict[str, list[Path]]:
     """The shipped model's validation crops (never trained on): where the segmenter was developed."""
-    from training.sources import open_sources, recipe_splits
+    from training.sources import recipe_splits
 
     recipe, data = meta["training"]["recipe"], Path(data)
-    if recipe.get("sources"):  # each source's validation is carved on its own: this one's
-        return open_sources([data.name], recipe["val_fraction"], meta["seed"], data.parent)[0].val.by_class()
-    return recipe_splits(recipe, meta["seed"], data).val.by_class()
+    if not recipe.get("sources"):
+        return recipe_splits(recipe, meta["seed"], data).val.by_class()
+    # A multi-source model: ``data`` is one of its sources; its validation crops as the run split
+    # them (a photographed twin's follow its original's, so every source is opened).
+    sources = recipe_splits(recipe, meta["seed"], data.parent).sources
+    return next(s for s in sources if s.root == data.resolve()).val.by_class()
 
 
 def generate_plates(
