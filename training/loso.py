@@ -26,6 +26,7 @@ from lpr.preprocessing import InputSpec
 from training.data import Split
 from training.recipes import SHIPPED
 from training.reports import LOSO_REPORT, REPORTS
+from training.source_eval import per_class_accuracy
 from training.sources import SOURCES, SourceSplit, concatenated, open_sources
 
 
@@ -60,9 +61,7 @@ def score_sets(
         name, split = read_on(source, source.spec.name in trained_on)
         predicted = predict(split.load(spec)).argmax(axis=1)
         right = predicted == split.labels
-        per_class = {
-            LABELS[c]: float(right[split.labels == c].mean()) for c in np.unique(split.labels).tolist()
-        }
+        per_class = per_class_accuracy(right, split.labels)
         worst = min(per_class, key=per_class.__getitem__)
         known = np.isin(split.labels, sorted(fitted))
         table[source.spec.name] = {
@@ -71,7 +70,7 @@ def score_sets(
             "n": len(split),
             "accuracy": round(float(right.mean()), 4),
             "worst_class": worst,
-            "worst_class_accuracy": round(per_class[worst], 4),
+            "worst_class_accuracy": per_class[worst],
             "classes_never_fitted": [LABELS[c] for c in np.unique(split.labels).tolist() if c not in fitted],
             "accuracy_fitted_classes": round(float(right[known].mean()), 4) if known.any() else None,
         }

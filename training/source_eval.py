@@ -53,16 +53,21 @@ def evaluated_sets(splits: Splits, spec: InputSpec) -> list[EvaluatedSet]:
     return sets
 
 
+def per_class_accuracy(right: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Share right of each class present in ``labels``, keyed by class id."""
+    return {
+        LABELS[c]: round(float(right[labels == c].mean()), 4)
+        for c in range(len(LABELS))
+        if (labels == c).any()
+    }
+
+
 def in_class_report(q: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     """Calibrated probabilities of crops of the twelve against their labels."""
     predicted = q.argmax(axis=1)
     right = predicted == labels
     flagged = unknown(q, threshold)
-    per_class = {
-        LABELS[c]: round(float(right[labels == c].mean()), 4)
-        for c in range(len(LABELS))
-        if (labels == c).any()
-    }
+    per_class = per_class_accuracy(right, labels)
     return {
         "n": len(labels),
         "accuracy": round(float(right.mean()), 4),
