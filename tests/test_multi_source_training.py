@@ -55,17 +55,21 @@ def test_a_multi_source_run_records_every_source_and_fits_the_real_unknowns(mult
     assert "root" not in meta["dataset"] and meta["dataset"]["sources"] == dataset["sources"]
 
 
-def test_leave_one_source_out_reads_each_origin_with_a_model_that_never_saw_it(
-    home: Path, tmp_path: Path
-) -> None:
+def tiny_loso(home: Path, tmp_path: Path) -> dict:
+    """Leave-one-source-out of the shipped recipe cut to one epoch without rendered outliers."""
     from training.loso import leave_one_source_out
-    from training.recipes import RECIPES
 
     RECIPES["tiny-loso"] = dataclasses.replace(RECIPES[SHIPPED], outlier_exposure=0.0, epochs=1)
     try:
-        report = leave_one_source_out(home, tmp_path / "runs", "tiny-loso", reports=tmp_path)
+        return leave_one_source_out(home, tmp_path / "runs", "tiny-loso", reports=tmp_path)
     finally:
         del RECIPES["tiny-loso"]
+
+
+def test_leave_one_source_out_reads_each_origin_with_a_model_that_never_saw_it(
+    home: Path, tmp_path: Path
+) -> None:
+    report = tiny_loso(home, tmp_path)
     assert json.loads((tmp_path / "loso.json").read_text()) == report
     rows = {row["left_out"]: row for row in report["rows"]}
     assert set(rows) == {"lpr", "nnprs-chars"}, "the two LPR forms are one origin"
@@ -80,9 +84,5 @@ def test_leave_one_source_out_reads_each_origin_with_a_model_that_never_saw_it(
     assert unseen["set"] == "all" and not unseen["seen"] and unseen["n"] == 20, "every crop of the twelve"
     # A second call reuses the runs instead of training again.
     before = {p: p.stat().st_mtime for p in (tmp_path / "runs").rglob("best.keras")}
-    RECIPES["tiny-loso"] = dataclasses.replace(RECIPES[SHIPPED], outlier_exposure=0.0, epochs=1)
-    try:
-        leave_one_source_out(home, tmp_path / "runs", "tiny-loso", reports=tmp_path)
-    finally:
-        del RECIPES["tiny-loso"]
+    tiny_loso(home, tmp_path)
     assert before == {p: p.stat().st_mtime for p in (tmp_path / "runs").rglob("best.keras")}
