@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TEST_CROPS
+from conftest import ROOT, TEST_CROPS
 from fastapi.testclient import TestClient
 
 from lpr.confidence import apply_temperature, rank, unknown
@@ -205,3 +205,20 @@ def test_calibrate_writes_each_variant_of_the_newest_version_only(
         assert meta["calibration"]["temperature"] == 0.5 and "root" not in meta["dataset"]
     older = json.loads((tmp_path / f"{DEFAULT_MODEL}-int8" / "0.9.0" / "model.json").read_text())
     assert older["calibration"]["temperature"] != 0.5
+
+
+def test_calibrate_prints_every_source_of_a_multi_source_model() -> None:
+    """``lpr-train calibrate`` prints each source's figures, the ones the real-variety issue asks for."""
+    from training.calibration import summary
+
+    block = json.loads(locate(ROOT / "models", DEFAULT_MODEL).metadata.read_text())["calibration"]
+    printed = summary(block).splitlines()
+    for source, sets in block["sources"].items():
+        for split, r in sets.items():
+            (line,) = [line for line in printed if line.strip().startswith(f"{source} {split}:")]
+            figure = (
+                f"{r['flagged']:.1%} of {r['n']} flagged"
+                if split == "unknown_val"
+                else f"{r['accuracy']:.2%}"
+            )
+            assert figure in line and (split == "unknown_val" or f"{r['wrong_not_flagged']:.2%}" in line)

@@ -219,15 +219,27 @@ def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
 
 
 def summary(block: dict) -> str:
-    """One line of the figures that matter, for the CLI."""
+    """The figures that matter, for the CLI: one line, plus one per source set of a multi-source model."""
     kinds = ", ".join(f"{kind} {v['flagged']:.1%}" for kind, v in block["ood"]["per_kind"].items())
+    per_source = "".join(
+        f"\n  {source} {split}: "
+        + (
+            f"{r['flagged']:.1%} of {r['n']} flagged"
+            if "accuracy" not in r
+            else f"{r['accuracy']:.2%} of {r['n']} right (worst {r['worst_class']} "
+            f"{r['per_class_accuracy'][r['worst_class']]:.1%}), ECE {r['ece']:.4f}, flagged "
+            f"{r['flagged']:.2%}, wrong and not flagged {r['wrong_not_flagged']:.2%}"
+        )
+        for source, sets in block.get("sources", {}).items()
+        for split, r in sets.items()
+    )
     return (
         f"T {block['temperature']:.3f}, threshold {block['threshold']:.4f} (fitted on "
         f"{block['validation_size']} validation crops); test ECE {block['ece_test_before']:.4f} -> "
         f"{block['ece_test_after']:.4f}; in-class test crops flagged {block['in_class_test_flagged']:.2%} "
         f"(errors flagged {block['test_errors_flagged']}); out-of-class flagged "
         f"{block['ood']['flagged']:.1%} of {block['ood']['n']} ({kinds})"
-    )
+    ) + per_source
 
 
 def ood_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path, per_kind: int = 10) -> Path:
