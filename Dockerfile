@@ -27,6 +27,8 @@ RUN pip install --no-cache-dir .
 # The model repository's served model (int8) and its float32 twin (LPR_MODEL_NAME=lpr-default).
 COPY models/lpr-default-int8/ models/lpr-default-int8/
 COPY models/lpr-default/ models/lpr-default/
+# The plate detector /read-plate runs on every image (photos and tight crops alike).
+COPY models/plate-detector/ models/plate-detector/
 RUN useradd --system --uid 10001 --no-create-home lpr
 USER lpr
 EXPOSE 8000

@@ -41,9 +41,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-# Model level (ONNX Runtime vs Keras), then HTTP level (wrk against `python -m service`).
+# Model level (ONNX Runtime vs Keras), photos (read against a full decode), then HTTP level
+# (wrk against `python -m service`).
 bench: system-bench $(VENV)/.dev-installed
 	$(BIN)/python -m bench.model_bench
+	$(BIN)/python -m bench.photo_bench
 	$(BIN)/python -m bench.http_bench --repeat 3
 
 # 60 s at 32 clients, good crops and malformed uploads mixed (an 8 s version runs in `make test`).

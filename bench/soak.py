@@ -87,6 +87,7 @@ def load_crops(max_upload_bytes: int) -> tuple[list[Crop], list[str]]:
     Returns the crops and the names left out: a crop the model misclassifies
     would make a "wrong answer" mean nothing about the server.
     """
+    from lpr.detection import Detector
     from lpr.model import Model
     from service.config import Settings
     from service.engine import InferenceEngine
@@ -100,7 +101,8 @@ def load_crops(max_upload_bytes: int) -> tuple[list[Crop], list[str]]:
     if not candidates:
         raise SystemExit(f"no crops under {TEST_CROPS}")
     settings = Settings(max_upload_bytes=max_upload_bytes)
-    engine = InferenceEngine(Model(*settings.model_files()), settings, Metrics())
+    detector = Detector(*settings.detector_files())
+    engine = InferenceEngine(Model(*settings.model_files()), detector, settings, Metrics())
     try:
         outcomes = engine.classify_files([data for _, data, _ in candidates])
     finally:

@@ -48,6 +48,15 @@ class ModelMetadata:
     #: before calibration existed still load and answer as they did.
     temperature: float = 1.0
     threshold: float = 0.0
+    #: The bar a zone or class letter must clear to be read as बा or प on a plate: the model
+    #: knows two of the twenty letters those slots hold, so a letter slot asks more than a
+    #: lone crop does. Fitted on validation letters by ``lpr-train calibrate``; without it,
+    #: ``threshold``.
+    letter_threshold: float | None = None
+
+    @property
+    def letter_bar(self) -> float:
+        return self.threshold if self.letter_threshold is None else self.letter_threshold
 
     @property
     def model_version(self) -> str:
@@ -81,12 +90,15 @@ class ModelMetadata:
                 spec=InputSpec.from_dict(raw["preprocessing"]),
                 temperature=float(calibration.get("temperature", 1.0)),
                 threshold=float(calibration.get("threshold", 0.0)),
+                letter_threshold=(
+                    float(calibration["letter_threshold"]) if "letter_threshold" in calibration else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"model metadata at {where} lacks a required field: {exc!r}") from exc
         if len(meta.devanagari) != len(meta.labels):
             raise ModelLoadError("metadata 'devanagari' and 'labels' differ in length")
-        if not (meta.temperature > 0.0 and 0.0 <= meta.threshold <= 1.0):
+        if not (meta.temperature > 0.0 and 0.0 <= meta.threshold <= 1.0 and 0.0 <= meta.letter_bar <= 1.0):
             raise ModelLoadError(
                 f"metadata 'calibration' is invalid: temperature {meta.temperature} must be > 0 and "
                 f"threshold {meta.threshold} within [0, 1]"

@@ -11,7 +11,8 @@ is answered ``?`` with ``unknown: true`` and a reason, never as a forced बा 
 what the slot allows and never raises a probability: ``confidence`` is the
 model's own calibrated probability of the label shown.
 
-``POST /read-plate`` answers with :meth:`PlateReading.answer`, and
+``POST /read-plate`` answers each plate it finds with :meth:`PlateReading.answer`
+(:mod:`lpr.photo_reader`), and
 ``lpr-train plates`` scores :attr:`PlateReading.labels`, so the evaluation
 measures exactly what the service says.
 """
@@ -37,6 +38,10 @@ Classify = Callable[[np.ndarray], np.ndarray]
 
 #: What a character the reader will not name is shown as.
 UNREADABLE = "?"
+#: A box wider than this × its height, or taller than MAX_GLYPH_HEIGHT × its row's median, holds
+#: more than one symbol (touching glyphs): doubtful.
+MAX_GLYPH_ASPECT = 1.6
+MAX_GLYPH_HEIGHT = 1.5
 #: Candidates per character, and readings per plate, in an answer.
 TOP_K = 3
 TOP_READINGS = 5
@@ -69,8 +74,8 @@ class PlateReading:
         characters = [c for row in self.rows for c in row]
         return bool(characters) and self.matches_format and not any(c["unknown"] for c in characters)
 
-    def answer(self, model_version: str, filename: str | None = None) -> dict[str, Any]:
-        """The ``/read-plate`` answer, as plain dicts (encoded without pydantic on the hot path)."""
+    def answer(self) -> dict[str, Any]:
+        """One plate's part of the ``/read-plate`` answer, as plain dicts (no pydantic on the hot path)."""
         rows = [
             {
                 "text": "".join(c["devanagari"] for c in row),
@@ -80,9 +85,6 @@ class PlateReading:
             for row in self.rows
         ]
         return {
-            "model_version": model_version,
-            "filename": filename,
-            "image": {"width": self.segmentation.width, "height": self.segmentation.height},
             "text": " ".join(row["text"] for row in rows),
             "confident": self.confident,
             "matches_format": self.matches_format,
@@ -132,8 +134,20 @@ def _options(p: np.ndarray, slot: Slot | None, meta: ModelMetadata) -> list[tupl
     return sorted(options, key=lambda option: -option[1])
 
 
+def _misshapen(box: tuple[int, int, int, int], row: list[Any]) -> bool:
+    """Whether a glyph's box cannot hold one symbol: far wider than tall, or far taller than its row.
+
+    Glyphs that touch come out of the segmenter as one mark (two digits side by side, a small
+    ० of the top row joined to the digit under it); the model still names the blend, often
+    confidently, so the shape decides that it must not be stored as read.
+    """
+    _, _, w, h = box
+    row_height = float(np.median([glyph.box[3] for glyph in row]))
+    return w > MAX_GLYPH_ASPECT * h or h > MAX_GLYPH_HEIGHT * row_height
+
+
 def _character(
-    p: np.ndarray, slot: Slot | None, meta: ModelMetadata, box: tuple[int, int, int, int]
+    p: np.ndarray, slot: Slot | None, meta: ModelMetadata, box: tuple[int, int, int, int], misshapen: bool
 ) -> dict[str, Any]:
     labels, devanagari = meta.labels, meta.devanagari
     order = np.argsort(-p, kind="stable")
@@ -144,11 +158,13 @@ def _character(
     options = [(label, prob) for label, prob in _options(p, slot, meta) if label != UNREADABLE]
     label, confidence = options[0] if options else (UNREADABLE, 0.0)
     reason = None
-    if slot in LETTER_SLOTS and confidence < meta.threshold:
+    x, y, w, h = box
+    if slot in LETTER_SLOTS and confidence < meta.letter_bar:
         reason = "unsupported_symbol"  # a letter belongs here, but not one the model reads
     elif confidence < meta.threshold or float(p[order[0]]) < meta.threshold:
         reason = "low_confidence"
-    x, y, w, h = box
+    elif misshapen:
+        reason = "low_confidence"  # glyphs that touch, read as one (see _misshapen)
     return {
         "box": {"x": x, "y": y, "width": w, "height": h},
         "slot": slot,
@@ -219,8 +235,10 @@ def decode(
     layout = _best_layout(row_lengths, *_slot_masses(calibrated, digit_index)) if use_grammar else None
     slots: list[Slot | None] = list(layout) if layout else [None] * len(calibrated)
     glyphs = segmentation.glyphs
+    misshapen = [_misshapen(glyph.box, row) for row in segmentation.rows for glyph in row]
     flat = [
-        _character(p, slot, meta, glyph.box) for p, slot, glyph in zip(calibrated, slots, glyphs, strict=True)
+        _character(p, slot, meta, glyph.box, odd)
+        for p, slot, glyph, odd in zip(calibrated, slots, glyphs, misshapen, strict=True)
     ]
     rows, start = [], 0
     for length in row_lengths:

@@ -23,9 +23,13 @@ rules that encode what a Bagmati motorbike plate looks like:
    character height (a wider gap for a thin bar) merge, closest first, as
    long as the result stays character-shaped (at most ``MAX_ASPECT`` times
    as wide as tall), so the ब and the ा of बा, painted as two strokes, become
-   one box while two neighbouring digits never do. A thin bar or sliver that
-   joined nothing (the edge of a neighbour that a hand-cut crop carries) is
-   dropped: none of the twelve symbols is that thin.
+   one box while two neighbouring digits never do; two whole glyphs (full
+   height, not thin) never merge by closeness, however tight the paint. Each
+   row is measured by its own character height (real plates paint the zone,
+   lot and class row smaller than the serial), while clutter is judged by the
+   plate's. A thin bar or sliver that joined nothing (the edge of a neighbour
+   that a hand-cut crop carries) is dropped: none of the twelve symbols is
+   that thin.
 6. **Upright glyphs.** The line through each row's character centres gives the
    plate's tilt; each glyph's mask is rotated back before classification,
    because the model learnt from upright crops.
@@ -62,6 +66,12 @@ MAX_TILT = 10.0
 CORE_HEIGHT = 0.6
 #: ... where thin means narrower than this x height (the ा of बा, a neighbour's sliver).
 THIN = 0.3
+#: Least character height of a row, as a share of the plate's (a smaller top row keeps its own).
+ROW_FLOOR = 0.55
+#: ... while clutter (screws, dust) is judged against at least this share of the plate's height.
+CLUTTER_FLOOR = 0.9
+#: A mark at least this share of the row's height (and not thin) is a whole glyph, never merged by gap.
+WHOLE = 0.9
 #: Neighbours merge across a gap below this share of the row's character height ...
 MERGE_GAP = 0.12
 #: ... or below this one when one of them is thin ...
@@ -187,14 +197,17 @@ def _shapely(a: _Part, b: _Part, row_h: float) -> bool:
     return width <= MAX_ASPECT * max(height, row_h)
 
 
-def _merge_row(parts: list[_Part], row_h: float) -> list[_Part]:
+def _merge_row(parts: list[_Part], row_h: float, clutter_h: float) -> list[_Part]:
     """Parts of one row to characters, left to right (rule 5 of the module docstring).
 
     No merge may make a character wider than ``MAX_ASPECT`` x its height: that
     is what keeps two neighbouring digits apart while the ब and ा of बा, or a
     character and the sliver of a neighbour its hand-cut crop carries, join.
+    Merging measures against the row's own height ``row_h``; what is too small
+    to be a character (a screw head, dust) against ``clutter_h``, which a
+    smaller top row does not lower.
     """
-    small = [p for p in parts if p.w < SMALL * row_h and p.h < SMALL * row_h]
+    small = [p for p in parts if p.w < SMALL * clutter_h and p.h < SMALL * clutter_h]
     groups = [p for p in parts if not any(p is q for q in small)]
     # Marks stacked over one another or interleaved: one character the threshold broke.
     merging = True
@@ -215,7 +228,9 @@ def _merge_row(parts: list[_Part], row_h: float) -> list[_Part]:
             a, b = groups[i], groups[i + 1]
             gap = b.x0 - a.x1
             limit = (BAR_GAP if min(a.w, b.w) < THIN * row_h else MERGE_GAP) * row_h
-            if gap <= limit and gap < best_gap and _shapely(a, b, row_h):
+            # Two whole glyphs side by side stay apart however close (narrow digits painted tight).
+            whole = all(p.w >= THIN * row_h and p.h >= WHOLE * row_h for p in (a, b))
+            if gap <= limit and gap < best_gap and not whole and _shapely(a, b, row_h):
                 best, best_gap = i, gap
         if best < 0:
             break
@@ -228,7 +243,7 @@ def _merge_row(parts: list[_Part], row_h: float) -> list[_Part]:
                 groups[i] = group.merged(piece)
                 break
     # A lone bar or sliver that joined nothing is no character: none of the twelve is that thin.
-    return [g for g in groups if g.h >= MIN_HEIGHT * row_h and g.w >= THIN * row_h]
+    return [g for g in groups if g.h >= MIN_HEIGHT * clutter_h and g.w >= THIN * row_h]
 
 
 def _tilt(rows: list[list[_Part]]) -> float:
@@ -294,15 +309,17 @@ def segment(image: Image.Image, max_side: int = PLATE_WORKING_SIDE) -> Segmentat
     char_rows: list[list[_Part]] = []
     placed = {id(p) for p in tall}
     for row in _rows(tall, char_h):
-        # A row's character height; a row of broken glyphs must not shrink it below the plate's.
-        row_h = max(float(np.median([p.h for p in row])), 0.9 * char_h)
+        # A row's own character height: on real two-row plates the top row (zone, lot, class)
+        # is painted smaller than the serial, and measured against the serial's height its
+        # neighbouring digits would merge. Floored, so a row of broken glyphs cannot shrink it far.
+        row_h = max(float(np.median([p.h for p in row])), ROW_FLOOR * char_h)
         top, bottom = min(p.y0 for p in row), max(p.y1 for p in row)
         members = list(row)
         for part in parts:  # shorter marks within the row's band: pieces of its characters, or clutter
             if id(part) not in placed and part.h <= 2.0 * char_h and top <= part.cy <= bottom:
                 members.append(part)
                 placed.add(id(part))
-        chars = _merge_row(members, row_h)
+        chars = _merge_row(members, row_h, max(row_h, CLUTTER_FLOOR * char_h))
         if chars:
             char_rows.append(chars)
     if not char_rows:

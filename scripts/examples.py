@@ -91,6 +91,10 @@ def _shown(name: str, answer: dict[str, Any]) -> Any:
             if "probabilities" in result:
                 rest = len(result["probabilities"]) - 1
                 result["probabilities"] = [result["probabilities"][0], f"… {rest} more"]
+        # The first answer and the failed file; the answers between them look like the first.
+        results = answer["results"]
+        if len(results) > 2:
+            answer["results"] = [results[0], f"… {len(results) - 2} more like it", results[-1]]
     elif name == "read-plate":
         rest = len(answer["readings"]) - 1
         answer["readings"] = answer["readings"][:1] + ([f"… {rest} more"] if rest > 0 else [])
@@ -103,6 +107,11 @@ def _shown(name: str, answer: dict[str, Any]) -> Any:
                 row["characters"] = [row["characters"][0], f"… {count - 1} more"]
             else:
                 row["characters"] = [f"… {count} characters"]
+        # Each plate found repeats, for the best one, the reading shown at the top level.
+        answer["plates"] = [
+            {**{k: plate[k] for k in ("box", "score", "rotation")}, "…": "as above"}
+            for plate in answer["plates"]
+        ]
     return answer
 
 

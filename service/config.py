@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lpr.detection import DETECTOR_MODEL
 from lpr.model import ModelLoadError
 from lpr.repository import SERVED_MODEL, locate
 
@@ -44,6 +45,13 @@ class Settings(BaseSettings):
     )
     metadata_path: Path | None = Field(
         None, description="Metadata JSON for LPR_MODEL_PATH; defaults to the model path with a .json suffix."
+    )
+    detector_name: str = Field(
+        DETECTOR_MODEL,
+        description="Plate detector that /read-plate runs on every image, from the repository.",
+    )
+    detector_version: str | None = Field(
+        None, description="Version of the plate detector; unset = the newest in the repository."
     )
     max_batch_files: int = Field(64, ge=1, description="Most files accepted by one /predict/batch request.")
     max_upload_bytes: int = Field(5 * MIB, ge=1, description="Largest single image accepted, in bytes.")
@@ -177,6 +185,14 @@ class Settings(BaseSettings):
             raise ModelLoadError(
                 f"{exc}; set LPR_MODEL_REPOSITORY, LPR_MODEL_NAME or LPR_MODEL_PATH"
             ) from exc
+        return files.onnx, files.metadata
+
+    def detector_files(self) -> tuple[Path, Path]:
+        """The plate detector's ONNX file and metadata, from the repository."""
+        try:
+            files = locate(self.resolve(self.model_repository), self.detector_name, self.detector_version)
+        except FileNotFoundError as exc:
+            raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_DETECTOR_NAME") from exc
         return files.onnx, files.metadata
 
     @property

@@ -34,14 +34,15 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from lpr.confidence import rank
+from lpr.detection import Detector
 from lpr.model import Model
-from lpr.plate_reader import read_plate
+from lpr.photo_reader import photo_answer, read_photo
 from lpr.preprocessing import InputSpec, inputs_into
 from service.batching import BatcherClosed, MicroBatcher
 from service.config import Settings
 from service.errors import APIError
 from service.metrics import Metrics
-from service.uploads import decode, decode_whiteness, open_upload, prepare, upload_error
+from service.uploads import decode_whiteness, open_upload, prepare, upload_error
 
 logger = logging.getLogger("service.engine")
 
@@ -59,12 +60,14 @@ class InferenceEngine:
     def __init__(
         self,
         model: Model,
+        detector: Detector,
         settings: Settings,
         metrics: Metrics,
         *,
         others_in_flight: Callable[[], bool] = lambda: False,
     ) -> None:
         self.model = model
+        self.detector = detector
         self.metadata = model.metadata
         self.settings = settings
         self.metrics = metrics
@@ -96,12 +99,19 @@ class InferenceEngine:
         )
         # A single image, a full dynamic batch and the largest upload batch, so no first request pays.
         model.warm_up(batch_sizes=(1, settings.batch_max_size, settings.max_batch_files))
-        engine = cls(model, settings, metrics, others_in_flight=others_in_flight)
+        detector = Detector(*settings.detector_files(), intra_op_threads=settings.intra_op_threads)
+        detector.warm_up()
+        engine = cls(model, detector, settings, metrics, others_in_flight=others_in_flight)
         engine._ready.set()
         meta = model.metadata
         metrics.model_info.labels(meta.name, meta.version, model.sha256).set(1)
         metrics.ready.set(1)
-        logger.info("serving %s from %s", meta.model_version, model.model_path)
+        logger.info(
+            "serving %s from %s, plates found by %s",
+            meta.model_version,
+            model.model_path,
+            detector.metadata.model_version,
+        )
         return engine
 
     @property
@@ -164,8 +174,6 @@ class InferenceEngine:
             raise
 
     def _read_plate(self, data: bytes) -> dict[str, Any]:
-        image = decode(self._open(data))
-
         def classify(batch: np.ndarray) -> np.ndarray:
             try:
                 return self.classify(batch)
@@ -173,12 +181,12 @@ class InferenceEngine:
                 raise _InferenceFailed from exc
 
         try:
-            reading = read_plate(image, classify, self.metadata)
+            photo = read_photo(lambda: self._open(data), self.detector, classify, self.metadata)
         except _InferenceFailed as failure:
             raise cast(Exception, failure.__cause__) from None
-        except Exception as exc:  # SciPy/NumPy on a hostile image: still the input's fault
+        except Exception as exc:  # Pillow/SciPy/NumPy on a hostile image: still the input's fault
             raise upload_error(exc) from exc
-        return reading.answer(self.metadata.model_version)
+        return photo_answer(photo, self.metadata.model_version, self.detector.metadata.model_version)
 
     def classify_files(self, files: Sequence[bytes]) -> list[Outcome]:
         """One outcome per uploaded file, in order (blocking: callers run it in a worker thread).

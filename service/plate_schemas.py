@@ -15,7 +15,7 @@ from service.schemas import EXAMPLES
 
 
 class Box(BaseModel):
-    """A character's axis-aligned box in the uploaded image's pixels (after EXIF rotation)."""
+    """An axis-aligned box in the pixels of the upright image (the upload after its EXIF rotation)."""
 
     x: int = Field(ge=0, description="Left edge.")
     y: int = Field(ge=0, description="Top edge.")
@@ -84,25 +84,16 @@ class ImageSize(BaseModel):
     height: int
 
 
-_PLATE = EXAMPLES["read-plate"]
-_EXAMPLE: dict[str, Any] = {
-    **_PLATE,
-    "rows": [{**row, "characters": row["characters"][:1]} for row in _PLATE["rows"][:1]]
-    + [{**row, "characters": []} for row in _PLATE["rows"][1:]],
-}
+class FoundPlate(BaseModel):
+    """One plate found in the image, and what was read on it."""
 
-
-class PlateReading(BaseModel):
-    """What was read on one plate: rows top to bottom, characters left to right."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
-
-    model_version: str = Field(description="Name and version of the model that answered.")
-    filename: str | None = Field(None, description="The uploaded file's name, as the client sent it.")
-    image: ImageSize = Field(description="Size of the decoded upload; boxes are in these pixels.")
-    text: str = Field(
-        description="The rows' texts joined by one space, ? for each unknown character; empty if none."
+    box: Box = Field(description="The plate in the upright image; the whole image for a tight crop.")
+    score: float = Field(ge=0.0, le=1.0, description="The detector's confidence that a plate is there.")
+    rotation: Literal[0, 90, 180, 270] = Field(
+        description="Degrees (counter-clockwise) the plate was turned to be read upright: photos are often "
+        "taken sideways."
     )
+    text: str = Field(description="The rows' texts joined by one space, ? for each unknown character.")
     confident: bool = Field(
         description="Store without a second look: characters were found, they fit the plate grammar, and not "
         "one of them is unknown. One doubtful character makes the plate doubtful (any, not the average)."
@@ -111,6 +102,56 @@ class PlateReading(BaseModel):
         description="Whether the characters fit a zone + lot + class + serial layout."
     )
     readings: list[Reading] = Field(description="The most probable readings (up to 5), best first.")
-    rows: list[PlateRow]
+    rows: list[PlateRow] = Field(description="Rows top to bottom; character boxes in the upright image.")
     count: int = Field(ge=0, description="Characters read, all rows together.")
-    reason: str | None = Field(None, description="Why nothing was read; null when characters were found.")
+    reason: str | None = Field(None, description="Why no character was read; null when some were.")
+
+
+_PLATE = EXAMPLES["read-plate"]
+
+
+def _cut(plate: dict[str, Any]) -> dict[str, Any]:
+    """A plate answer with one character, so the schema's example stays readable."""
+    return {
+        **plate,
+        "rows": [{**row, "characters": row["characters"][:1]} for row in plate["rows"][:1]]
+        + [{**row, "characters": []} for row in plate["rows"][1:]],
+    }
+
+
+_EXAMPLE: dict[str, Any] = {**_cut(_PLATE), "plates": [_cut(p) for p in _PLATE.get("plates", [])]}
+
+
+class PlateReading(BaseModel):
+    """Every plate in the image, best first; the best one's reading repeated at the top level.
+
+    A tight crop of a plate is one plate whose box is the whole image, so a
+    client of plate crops reads the top level as before. A photo with no plate
+    is a 200 with ``plates: []`` and a ``reason``.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    model_version: str = Field(description="Name and version of the model that read the characters.")
+    detector_version: str = Field(description="Name and version of the model that found the plates.")
+    filename: str | None = Field(None, description="The uploaded file's name, as the client sent it.")
+    image: ImageSize = Field(description="Size of the upright image (after EXIF rotation); boxes are in it.")
+    text: str = Field(
+        description="The best plate's rows joined by one space, ? for each unknown character; empty if none."
+    )
+    confident: bool = Field(
+        description="The best plate may be stored without a second look (see plates[].confident); false when "
+        "no plate was found."
+    )
+    matches_format: bool = Field(
+        description="Whether the best plate's characters fit a zone + lot + class + serial layout."
+    )
+    readings: list[Reading] = Field(
+        description="The best plate's most probable readings (up to 5), best first."
+    )
+    rows: list[PlateRow] = Field(description="The best plate's rows.")
+    count: int = Field(ge=0, description="Characters read on the best plate.")
+    reason: str | None = Field(
+        None, description="Why nothing was read (no plate found, or no character on it); null otherwise."
+    )
+    plates: list[FoundPlate] = Field(description="Every plate found (at most 5), the detector's best first.")

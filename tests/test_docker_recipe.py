@@ -114,9 +114,10 @@ def test_service_image_copies_what_the_service_imports_and_the_shipped_model() -
     for needed in ("pyproject.toml", "README.md", "lpr/", "service/"):
         assert needed in sources
     assert "training/" not in sources, "the serving image must not carry the training package"
-    # The model the service loads by default (every version of it), and the float32 twin
-    # LPR_MODEL_NAME=lpr-default switches to.
-    for name in (Settings().model_name, DEFAULT_MODEL):
+    # The model the service loads by default (every version of it), the float32 twin
+    # LPR_MODEL_NAME=lpr-default switches to,
+    # and the plate detector that /read-plate runs first.
+    for name in (Settings().model_name, DEFAULT_MODEL, Settings().detector_name):
         assert f"models/{name}/" in sources, f"the image must ship models/{name}/"
         assert locate(DEFAULT_REPOSITORY, name).onnx.is_file()
 

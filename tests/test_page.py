@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLES, TEST_CROPS, encode
+from conftest import ROOT, SAMPLES, SHARED, TEST_CROPS, encode
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_server import running_server, start_server, wait_until_ready
@@ -439,3 +439,38 @@ def test_a_car_plate_shows_its_unknown_letter_the_candidates_and_a_doubtful_verd
     unknown.get_by_test_id("plate-candidates").locator("summary").click()  # on tap
     assert unknown.get_by_test_id("plate-candidates").locator("li").count() == len(candidates)
     screenshot(page, "plate-unknown")
+
+
+@pytest.mark.slow
+def test_a_camera_photo_is_read_whole_with_a_frame_on_each_plate_found(
+    page: Any, live_server: str, tmp_path: Path
+) -> None:
+    """The phone's "take a photo" input: the frame goes to /read-plate, each plate found is framed."""
+    import json
+
+    from lpr.detection import DETECTOR_MODEL
+    from lpr.repository import DEFAULT_REPOSITORY, locate
+
+    meta = json.loads(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL).metadata.read_text())
+    photo = SHARED / "data" / "plate-photos" / "images" / meta["dataset"]["validation"][0]
+    answer = httpx.post(
+        f"{live_server}/read-plate", files={"file": ("photo.jpg", photo.read_bytes(), "image/jpeg")}
+    ).json()
+    assert answer["plates"], "the held-out photo's plate must be found for this check to mean anything"
+
+    page.set_input_files("#camera-input", str(photo))
+    assert page.get_by_test_id("mode-plate").is_checked()  # a camera frame is read as a photo
+    card = finished_cards(page, 1, "plate-card").first
+    assert card.get_attribute("data-state") == "done"
+    assert card.get_by_test_id("plate-text").inner_text() == (answer["text"] or "nothing read")
+    frames = card.get_by_test_id("plate-found")
+    assert frames.count() == len(answer["plates"])
+    image = card.get_by_test_id("result-image").bounding_box()
+    scale = image["width"] / answer["image"]["width"]
+    for frame, plate in zip(frames.all(), answer["plates"], strict=True):
+        shown, found = frame.bounding_box(), plate["box"]
+        assert frame.get_attribute("data-confident") == str(plate["confident"]).lower()
+        assert abs(shown["x"] - (image["x"] + found["x"] * scale)) <= 3
+        assert abs(shown["y"] - (image["y"] + found["y"] * scale)) <= 3
+        assert abs(shown["width"] - found["width"] * scale) <= 3
+    screenshot(page, "photo")

@@ -141,3 +141,36 @@ def test_characters_that_fit_no_plate_are_read_without_the_grammar() -> None:
     assert matches is False and [c["slot"] for c in rows[0]] == [None, None]
     assert [c["label"] for c in rows[0]] == ["3", "pa"]
     assert readings and not readings[0]["matches_format"]
+
+
+def test_a_letter_slot_asks_the_letter_threshold_while_digits_keep_the_crop_threshold() -> None:
+    """को read as बा at 0.65: above the crop threshold, below the letter slots' bar: ``?``, not बा."""
+    from dataclasses import replace
+
+    strict = replace(META, letter_threshold=0.8)
+    probabilities = np.stack([row("ba", 0.65), row("3", 0.65), row("4"), row("pa"), row("8"), row("2")])
+    rows, _, _ = decode(plate(4, 2), probabilities, strict)
+    zone, lot = rows[0][0], rows[0][1]
+    assert (zone["slot"], zone["label"], zone["reason"]) == ("zone", UNREADABLE, "unsupported_symbol")
+    assert zone["confidence"] == pytest.approx(0.65, abs=0.01)  # the model's own, never raised
+    assert (lot["label"], lot["unknown"]) == ("3", False)  # 0.65 clears the crop threshold of 0.5
+    lenient, _, _ = decode(plate(4, 2), probabilities, META)  # without a letter bar: the crop threshold
+    assert lenient[0][0]["label"] == "ba"
+
+
+def test_a_glyph_that_cannot_be_one_symbol_is_doubtful_however_sure_the_model_is() -> None:
+    """Touching glyphs come out as one mark: too wide, or twice its row's height (० joined to ३ below)."""
+    glyphs = [
+        [Glyph((10 * i, 0, 8, 10), np.ones((4, 4), bool)) for i in range(4)],
+        [
+            Glyph((0, 12, 8, 10), np.ones((4, 4), bool)),
+            Glyph((10, 0, 8, 22), np.ones((4, 4), bool)),  # reaches up into the row above
+            Glyph((20, 12, 20, 10), np.ones((4, 4), bool)),  # two digits wide
+            Glyph((42, 12, 8, 10), np.ones((4, 4), bool)),
+        ],
+    ]
+    probabilities = np.stack([row(label) for label in ("ba", "6", "0", "pa", "5", "3", "3", "9")])
+    rows, _, _ = decode(Segmentation(60, 30, glyphs), probabilities, META)
+    reasons = [c["reason"] for c in rows[1]]
+    assert reasons == [None, "low_confidence", "low_confidence", None]
+    assert [c["label"] for c in rows[1]] == ["5", UNREADABLE, UNREADABLE, "9"]

@@ -201,14 +201,18 @@ def test_the_shipped_plate_evaluation() -> None:
     The issue's bar is 90 % of whole plates; the shipped classifier cannot reach
     it on these plates even with perfect segmentation (``crop_by_crop``: every
     crop read alone), so this asserts what the reader itself is responsible
-    for: it loses at most two points to that ceiling, segments nearly every
-    plate right, and stays above the paper's 75 %.
+    for: it loses at most four points to that ceiling, segments nearly every
+    plate right, and stays above the paper's 75 %. Two of those points are
+    spent on purpose: a zone or class letter must clear the letter threshold,
+    which leaves about one test बा or प in a hundred doubtful (``?``, counted as
+    not read), two letters a plate, and keeps letters outside the twelve from
+    being read as बा or प.
     """
     report = json.loads(Path(ROOT / "reports" / "plates_eval.json").read_text())
     assert report["crops"] == "test" and report["seed"] == DEFAULT_SEED and report["plates"] >= 300
     assert report["two_row_plates"] >= 100 and report["one_row_plates"] >= 100
     assert report["segmentation_accuracy"] >= 0.98
-    assert report["whole_plate_accuracy"] >= report["crop_by_crop"]["whole_plate_accuracy"] - 0.02
+    assert report["whole_plate_accuracy"] >= report["crop_by_crop"]["whole_plate_accuracy"] - 0.04
     assert report["whole_plate_accuracy"] >= 0.8 and report["character_accuracy"] >= 0.97
     served = locate(ROOT / "models", SERVED_MODEL)
     assert report["model_file"] == served.relative, "repository-relative, the served file"

@@ -189,6 +189,12 @@ def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
     temperature = round(fit_temperature(p_val, y_val), 4)
     q_val, q_test, q_ood = (apply_temperature(p, temperature) for p in (p_val, p_test, p_ood))
     threshold = round(choose_threshold(q_val.max(axis=1)), 6)
+    # A plate's letter slot reads बा or प only above its own bar: the same rule on the
+    # validation letters' probability of their own letter (what the plate reader compares).
+    letters = [k for k, label in enumerate(LABELS) if not label.isdigit()]
+    is_letter = np.isin(y_val, letters)
+    letter_threshold = round(choose_threshold(q_val[is_letter, y_val[is_letter]]), 6)
+    test_letters = np.isin(y_test, letters)
     test_flagged = unknown(q_test, threshold)
     test_wrong = q_test.argmax(axis=1) != y_test
     block = {
@@ -203,6 +209,14 @@ def calibrate_model(onnx_path: Path, inputs: EvaluationInputs) -> dict:
         "ece_validation_after": round(expected_calibration_error(q_val, y_val), 4),
         "ece_test_before": round(expected_calibration_error(p_test, y_test), 4),
         "ece_test_after": round(expected_calibration_error(q_test, y_test), 4),
+        "letter_threshold": letter_threshold,
+        "letter_threshold_rule": (
+            f"largest flagging at most {MAX_VALIDATION_FLAGGED:.1%} of the {int(is_letter.sum())} validation "
+            "बा and प crops, on the probability of their own letter"
+        ),
+        "letter_test_flagged": round(
+            float((q_test[test_letters, y_test[test_letters]] < letter_threshold).mean()), 4
+        ),
         "test_size": len(y_test),
         "in_class_test_flagged": round(float(test_flagged.mean()), 4),
         "test_errors_flagged": f"{int((test_flagged & test_wrong).sum())}/{int(test_wrong.sum())}",
@@ -235,7 +249,9 @@ def summary(block: dict) -> str:
     )
     return (
         f"T {block['temperature']:.3f}, threshold {block['threshold']:.4f} (fitted on "
-        f"{block['validation_size']} validation crops); test ECE {block['ece_test_before']:.4f} -> "
+        f"{block['validation_size']} validation crops), plate letter slots "
+        f"{block.get('letter_threshold', block['threshold']):.4f}; "
+        f"test ECE {block['ece_test_before']:.4f} -> "
         f"{block['ece_test_after']:.4f}; in-class test crops flagged {block['in_class_test_flagged']:.2%} "
         f"(errors flagged {block['test_errors_flagged']}); out-of-class flagged "
         f"{block['ood']['flagged']:.1%} of {block['ood']['n']} ({kinds})"

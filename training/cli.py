@@ -15,6 +15,7 @@ Typical use (models go to the repository ``models/<name>/<version>/``, reports t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -138,11 +139,39 @@ def _parser() -> argparse.ArgumentParser:
         "with test crops writes reports/plates_eval_foreign.json",
     )
 
+    detector = sub.add_parser(
+        "detector", help="train the plate detector on plate-photos/ and export it to ONNX (runs/detector)"
+    )
+    detector.add_argument("--data", default=str(DATA_HOME), help="data home holding plate-photos/ and lpr/")
+    detector.add_argument("--out", default="runs/detector", help="run folder (default: runs/detector)")
+    detector.add_argument("--seed", type=int, default=1234)
+    detector.add_argument("--scenes", type=int, help="training scenes drawn from the fitted photos")
+    detector.add_argument("--epochs", type=int)
+    detector.add_argument("--ship", action="store_true", help="then copy it into the model repository")
+    detector.add_argument("--force", action="store_true", help="replace a shipped version of the same number")
+    detector.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+
+    photos = sub.add_parser(
+        "photos", help="whole photos through the service's path: detection, end to end, no plate, tight crops"
+    )
+    photos.add_argument("--data", default=str(DATA_HOME), help="data home holding plate-photos/ and lpr/")
+    photos.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+    photos.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+
     show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
     show.add_argument("images", nargs="+")
     show.add_argument("--out", default="preprocessed.png")
     show.add_argument("--size", type=int, default=64)
     return parser
+
+
+def _refresh_card(models: str, reports: str) -> None:
+    """Bring the card's report-only sections up to date (``training.model_card.refresh_card``)."""
+    from training.model_card import refresh_card
+
+    card = refresh_card(models, reports)
+    if card is not None:
+        print(f"refreshed {card}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         calibrated = calibrate_shipped(args.models, args.data, figure=args.figure, reports=args.reports)
         for name, block in calibrated.items():
             print(f"{name}: {summary(block)}")
+        _refresh_card(args.models, args.reports)
     elif args.command == "plates":
         from training.plates import run_plate_eval
 
@@ -236,6 +266,44 @@ def main(argv: list[str] | None = None) -> int:
                 f"{report['foreign_plates_false_confident']:.4f}; in-class plates read right "
                 f"{report['in_class_whole_plate_accuracy']:.4f}"
             )
+        if args.run is None:
+            _refresh_card(args.models, args.reports)
+    elif args.command == "detector":
+        from training.detector import ship_detector, train_detector
+
+        chosen = {k: v for k, v in (("scenes", args.scenes), ("epochs", args.epochs)) if v is not None}
+        run = train_detector(args.data, args.out, seed=args.seed, **chosen)
+        meta = json.loads((run / "model.json").read_text())
+        print(f"run folder: {run}; validation photos: {meta['validation']}")
+        if args.ship:
+            for path in ship_detector(run, args.models, force=args.force):
+                print(f"wrote {path}")
+    elif args.command == "photos":
+        from training.photo_eval import run_photo_eval
+
+        report = run_photo_eval(args.data, args.models, args.reports)
+        det, e2e = report["detection_validation"], report["end_to_end"]
+        print(
+            f"{report['detector_version']} + {report['model_version']}: held-out photos {det['photos']}, "
+            f"plates found at IoU >= 0.5 {det['recall']:.4f}, precision {det['precision']:.4f}"
+        )
+        print(
+            f"photos with known text {e2e['photos']}: read exactly {e2e['exact']} "
+            f"({e2e['held_out_exact']} of {e2e['held_out_photos']} the detector never saw), confident "
+            f"{e2e['confident']}, confident and wrong {e2e['confident_and_wrong']}"
+        )
+        none, tight = report["no_plate"], report["tight_crops"]
+        print(
+            f"{none['images']} images without a plate: answered with a plate "
+            f"{none['answered_with_a_plate']:.4f}, with a confident plate "
+            f"{none['answered_with_a_confident_plate']:.4f}"
+        )
+        print(
+            f"{tight['plates']} tight plate crops: found as the whole image "
+            f"{tight['found_as_the_whole_image']:.4f}, read as the crop reader reads them "
+            f"{tight['read_as_the_crop_reader_reads_it']:.4f}"
+        )
+        _refresh_card(args.models, args.reports)
     elif args.command == "preprocess":
         from training.figures import preprocessing_proof
 

@@ -121,7 +121,7 @@ with T = {c["temperature"]:.3f}, the value minimising the negative log-likelihoo
 {c["validation_size"]} validation crops ({nll}; T < 1 sharpens a model that label smoothing left
 under-confident, T > 1 softens an over-confident one). An answer whose calibrated top probability
 is below **{c["threshold"]:.4f}** carries `"unknown": true`, its label kept as the best guess.
-The threshold is the {c["threshold_rule"]}; the test split was not used for either choice.
+The threshold is the {c["threshold_rule"]}; the test split was not used for either choice.{_letter_line(c)}
 
 | expected calibration error (15 bins) | before (T = 1) | after (T = {c["temperature"]:.3f}) |
 |---|---|---|
@@ -151,6 +151,58 @@ never saw.
 {int8_line}
 
 ![out-of-class examples](figures/ood_examples.png)"""
+
+
+def _letter_line(c: dict) -> str:
+    """The plate reader's bar for zone and class letters, where the calibration has one."""
+    if "letter_threshold" not in c:
+        return ""
+    return (
+        f"\nOn a plate, a zone or class-letter slot reads बा or प only above **{c['letter_threshold']:.4f}** "
+        f"(else `?`): the {c['letter_threshold_rule']}. Those slots hold twenty letters of which the model "
+        f"knows two; {c['letter_test_flagged']:.2%} of the test बा and प crops fall below it."
+    )
+
+
+#: The card's sections that depend only on the shipped metadata and ``reports/``, by their headings:
+#: ``lpr-train calibrate``, ``plates`` and ``photos`` refresh them without the training run.
+REFRESHED = (
+    ("## Out-of-class answers and calibration", "## Data from elsewhere"),
+    ("## Data from elsewhere", "## Whole plates"),
+    ("## Whole plates", "## Figures"),
+)
+
+
+def refresh_card(repository: str | Path = DEFAULT_REPOSITORY, reports: str | Path = REPORTS) -> Path | None:
+    """Rewrite the card's calibration, sources, plates and photos sections in place; None without a card."""
+    from training.quantize import INT8_MODEL
+
+    repository, reports = Path(repository), Path(reports)
+    card = reports / MODEL_CARD
+    if not card.is_file():
+        return None
+    shipped_files = locate(repository, DEFAULT_MODEL)
+    shipped = json.loads(shipped_files.metadata.read_text())
+    int8_files = (
+        locate(repository, INT8_MODEL, shipped_files.version)
+        if shipped_files.version in versions(repository, INT8_MODEL)
+        else None
+    )
+    fresh = {
+        REFRESHED[0][0]: _calibration_section(shipped, int8_files),
+        REFRESHED[1][0]: _sources_section(shipped, reports),
+        REFRESHED[2][0]: f"{_plates_section(reports)}\n\n{photos_section(reports)}",
+    }
+    text = card.read_text()
+    for begin, end in REFRESHED:
+        head, found, tail = text.partition(begin)
+        if not found:
+            continue
+        _, found_end, rest = tail.partition(end)
+        if found_end:
+            text = f"{head}{fresh[begin]}\n\n{end}{rest}"
+    card.write_text(text)
+    return card
 
 
 def _validation_plates_row(reports: Path) -> str:
@@ -479,6 +531,67 @@ and `/model` reports the loaded file and its hash). Both files ship, each with i
 calibration."""
 
 
+PHOTOS_MARKERS = ("<!-- photos -->", "<!-- /photos -->")
+
+
+def photos_section(reports: Path) -> str:
+    """Whole photos (``lpr-train photos``): detection, end to end, no plate, tight crops, and the grid."""
+    from training.photo_eval import PHOTOS_FIGURE, PHOTOS_REPORT
+
+    path = Path(reports) / PHOTOS_REPORT
+    begin, end = PHOTOS_MARKERS
+    if not path.is_file():
+        return f"{begin}\n## Whole photos\n\nNot measured yet: run `lpr-train photos`.\n{end}"
+    r = json.loads(path.read_text())
+    det, fit, e2e = r["detection_validation"], r["detection_fitted"], r["end_to_end"]
+    none, tight = r["no_plate"], r["tight_crops"]
+    rows = [
+        (
+            "plate photos the detector never saw (whole plate groups)",
+            det["photos"],
+            f"plate found at IoU ≥ 0.5: **{det['recall']:.1%}**, precision {det['precision']:.1%}",
+        ),
+        (
+            "plate photos it was fitted on (for contrast)",
+            fit["photos"],
+            f"found {fit['recall']:.1%}, precision {fit['precision']:.1%}",
+        ),
+        (
+            "photos with their text known (`text.json`; zones other than बा must read `?`)",
+            e2e["photos"],
+            f"read exactly {e2e['exact']} ({e2e['held_out_exact']} of the {e2e['held_out_photos']} the "
+            f"detector never saw); confident {e2e['confident']}, **confident and wrong "
+            f"{e2e['confident_and_wrong']}**",
+        ),
+        (
+            "no plate: held-out photos beside their plate, and plain scenes",
+            none["images"],
+            f"answered with a plate {none['answered_with_a_plate']:.1%}, with a **confident** plate "
+            f"**{none['answered_with_a_confident_plate']:.1%}**",
+        ),
+        (
+            "tight crops: synthetic plates of test crops",
+            tight["plates"],
+            f"one plate filling the image {tight['found_as_the_whole_image']:.1%}; read as the crop "
+            f"reader reads it {tight['read_as_the_crop_reader_reads_it']:.1%}",
+        ),
+    ]
+    table = "\n".join(
+        ["| set | images | figure |", "|---|---|---|", *(f"| {a} | {n} | {f} |" for a, n, f in rows)]
+    )
+    return f"""{begin}
+## Whole photos
+
+`{r["detector_version"]}` finds the plates, `{r["model_version"]}` reads them, through the
+service's own path (`lpr/photo_reader.py`: EXIF, reduced decode, detection, quarter turns,
+the plate reader). `lpr-train photos` writes `reports/{PHOTOS_REPORT}`:
+
+{table}
+
+![held-out photos with the plates found and read](figures/{PHOTOS_FIGURE})
+{end}"""
+
+
 def write_card(
     default_run: str | Path, repository: str | Path = DEFAULT_REPOSITORY, reports: str | Path = REPORTS
 ) -> Path:
@@ -591,6 +704,8 @@ how many a person could read.
 
 {_plates_section(reports)}
 
+{photos_section(reports)}
+
 ## Figures
 
 - [samples per class](figures/samples_per_class.png)
@@ -618,6 +733,8 @@ lpr-train calibrate --figure
 lpr-train plates --data ../shared/data/lpr
 lpr-train plates --data ../shared/data/lpr --split val
 lpr-train plates --data ../shared/data/lpr --foreign 0.5{loso}
+lpr-train detector --ship
+lpr-train photos
 lpr-train card --default {run_dir}
 ```
 

@@ -209,8 +209,29 @@
     const stage = card.querySelector(".stage");
     const { width, height } = answer.image || {};
     const rows = answer.rows || [];
-    // Boxes are placed in percent of the original image, so they follow the picture at any size.
+    // Boxes are placed in percent of the upright image, so they follow the picture at any size.
+    const place = (node, box) => {
+      node.style.left = `${(box.x / width) * 100}%`;
+      node.style.top = `${(box.y / height) * 100}%`;
+      node.style.width = `${(box.width / width) * 100}%`;
+      node.style.height = `${(box.height / height) * 100}%`;
+    };
     if (width > 0 && height > 0) {
+      // Each plate found in a photo (a tight crop is one plate filling the picture), with its reading.
+      for (const plate of answer.plates || []) {
+        const frame = el(
+          "span",
+          {
+            class: `plate-frame ${plate.confident ? "is-confident" : "is-doubtful"}`,
+            "data-testid": "plate-found",
+            "data-confident": plate.confident ? "true" : "false",
+            "aria-hidden": "true",
+          },
+          el("span", { class: "plate-frame-tag", lang: "ne", text: plate.text || "?" }),
+        );
+        place(frame, plate.box);
+        stage.append(frame);
+      }
       for (const row of rows) {
         for (const ch of row.characters || []) {
           if (!ch.box) continue;
@@ -219,10 +240,7 @@
             { class: `box${ch.unknown ? " is-unknown" : ""}`, "data-testid": "plate-box", "aria-hidden": "true" },
             el("span", { class: "box-tag", lang: "ne", text: ch.devanagari }),
           );
-          box.style.left = `${(ch.box.x / width) * 100}%`;
-          box.style.top = `${(ch.box.y / height) * 100}%`;
-          box.style.width = `${(ch.box.width / width) * 100}%`;
-          box.style.height = `${(ch.box.height / height) * 100}%`;
+          place(box, ch.box);
           stage.append(box);
         }
       }
@@ -240,11 +258,20 @@
         })
       : null;
     const readings = (answer.readings || []).slice(1);
+    const others = (answer.plates || []).slice(1);
     fill(
       card.querySelector(".card-body"),
       el("p", { class: `plate-text${read ? "" : " is-empty"}`, lang: read ? "ne" : null, "data-testid": "plate-text", text: answer.text || "nothing read" }),
       verdict,
       answer.reason ? el("p", { class: "reason", "data-testid": "plate-reason", text: answer.reason }) : null,
+      others.length
+        ? el(
+            "p",
+            { class: "other-plates", "data-testid": "plate-others" },
+            `${others.length} more plate${others.length === 1 ? "" : "s"} in the photo: `,
+            ...others.map((p) => el("span", { lang: "ne", text: `${p.text || "?"}${p.confident ? "" : " (doubtful)"} ` })),
+          )
+        : null,
       readings.length
         ? el(
             "details",
@@ -357,6 +384,14 @@
   input.addEventListener("change", () => {
     handle(input.files);
     input.value = ""; // choosing the same file again fires another change
+  });
+  // On a phone, "take a photo" opens the rear camera; the frame is read as a whole plate photo.
+  const camera = document.getElementById("camera-input");
+  camera.addEventListener("change", () => {
+    document.getElementById("mode-plate").checked = true;
+    dropTitle.textContent = "Drop plate photos here";
+    handle(camera.files);
+    camera.value = "";
   });
 
   for (const type of ["dragenter", "dragover"]) {

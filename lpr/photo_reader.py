@@ -1,0 +1,317 @@
+"""Any image to the plates in it: find each plate, turn it upright, read it with the one plate reader.
+
+The path, and why each step is there:
+
+1. **Decode small where the file allows.** A JPEG is decoded at the smallest
+   DCT scale that keeps :data:`DECODE_SIDE` px (Pillow's ``draft``), then
+   turned upright by its EXIF tag. The detector needs a few hundred pixels;
+   decoding a 12 MP photo whole costs more than everything after it.
+2. **Find the plates** (:mod:`lpr.detection`): zero or more boxes, best first.
+3. **Full resolution only where it is needed.** A plate read from the small
+   decode must be at least :data:`MIN_PLATE_SIDE` px long; if it is not and
+   the decode was reduced, the file is decoded again at full size and only the
+   plate's box is cut from it.
+4. **Upright and straight** (:mod:`lpr.rectify`): the plate's red field is cut
+   out of the box, its perspective undone, its long side levelled; it is then
+   read as it is and upside down, and the reading the model is surest of
+   wins. The plate's outline becomes its box. A plate with no red field (white,
+   green, embossed) is read as boxed: a box taller than wide turned a quarter
+   each way (photos are often stored sideways), a wide one as it is and upside
+   down. The segmenter undoes the remaining tilt.
+5. **Read** each crop with :func:`lpr.plate_reader.read_plate` and map the
+   characters' boxes back to the upright image.
+
+A tight crop of a plate is found as one plate filling the image; its box is
+then the whole image and it is read exactly as before photos were accepted.
+A box covering much of the image (a close-up, a loose crop) is read both
+whole and boxed, and the surer reading kept. ``rotation`` in the answer is the
+quarter turn the photo needs for the plate to read left to right.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from lpr.detection import Detection, Detector
+from lpr.model import ModelMetadata
+from lpr.plate_reader import Classify, PlateReading, read_plate
+from lpr.preprocessing import load_image
+from lpr.rectify import straighten
+
+#: The detection decode keeps at least this many pixels on its longer side.
+DECODE_SIDE = 1024
+#: A plate shorter than this (longer side, px) in the small decode is cut from the full-size pixels.
+MIN_PLATE_SIDE = 320
+#: Margin added around a found box before reading (share of its size, each side).
+MARGIN = 0.08
+#: A box covering at least this share of the image's width and height is the whole image (a tight crop).
+TIGHT = 0.8
+#: A box covering at least this share of the image's area is read both whole and boxed (a close-up).
+TIGHT_AREA = 0.4
+#: At most this many plates are read in one image, best first.
+MAX_PLATES = 5
+
+#: Opens the upload afresh (header only): the full-size decode needs a new file object.
+Opener = Callable[[], Image.Image]
+
+
+@dataclass(frozen=True)
+class PlateInPhoto:
+    """One plate found and read: its box in the upright image, the detector's score, the reading."""
+
+    box: tuple[int, int, int, int]  # left, top, width, height
+    score: float
+    rotation: int  # degrees counter-clockwise the crop was turned to read it upright
+    reading: PlateReading
+    #: Maps a box in the read crop's pixels to the upright image's pixels.
+    to_image: Callable[[dict[str, int]], dict[str, int]]
+
+    def answer(self) -> dict[str, Any]:
+        plate = self.reading.answer()
+        for row in plate["rows"]:
+            for character in row["characters"]:
+                character["box"] = self.to_image(character["box"])
+        x, y, w, h = self.box
+        return {
+            "box": {"x": x, "y": y, "width": w, "height": h},
+            "score": round(self.score, 6),
+            "rotation": self.rotation,
+            **{
+                k: plate[k]
+                for k in ("text", "confident", "matches_format", "readings", "rows", "count", "reason")
+            },
+        }
+
+
+@dataclass(frozen=True)
+class PhotoReading:
+    width: int
+    height: int
+    plates: list[PlateInPhoto]
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.plates else "no plate found in the image"
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """The image's size once its EXIF orientation is applied (read from the header only)."""
+    orientation = image.getexif().get(0x0112, 1)
+    return (image.height, image.width) if orientation in (5, 6, 7, 8) else image.size
+
+
+def _unturn(points: np.ndarray, rotation: int, width: int, height: int) -> np.ndarray:
+    """Points of an image turned ``rotation``° counter-clockwise, back in the unturned image."""
+    x, y = points[:, 0], points[:, 1]
+    if rotation == 90:
+        return np.column_stack([width - y, x])
+    if rotation == 180:
+        return np.column_stack([width - x, height - y])
+    if rotation == 270:
+        return np.column_stack([y, height - x])
+    return points
+
+
+def _unwarp(points: np.ndarray, corners: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Points of a straightened plate (``width`` × ``height``) back in the crop it was cut from.
+
+    The inverse of Pillow's quad transform: the bilinear map of the four corners.
+    """
+    s, t = points[:, :1] / width, points[:, 1:] / height
+    top_left, top_right, bottom_right, bottom_left = corners
+    return (
+        top_left * (1 - s) * (1 - t)
+        + top_right * s * (1 - t)
+        + bottom_right * s * t
+        + bottom_left * (1 - s) * t
+    )
+
+
+def _box_mapper(
+    to_crop: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int], factor: float
+) -> Callable[[dict[str, int]], dict[str, int]]:
+    """A box in the image that was read → its bounding box in the upright full-size image."""
+
+    def to_image(box: dict[str, int]) -> dict[str, int]:
+        x0, y0 = box["x"], box["y"]
+        x1, y1 = x0 + box["width"], y0 + box["height"]
+        points = to_crop(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64))
+        points = (points + np.array(origin)) / factor
+        ix0, iy0 = (math.floor(v) for v in points.min(axis=0))
+        ix1, iy1 = (math.ceil(v) for v in points.max(axis=0))
+        ix0, iy0 = max(ix0, 0), max(iy0, 0)
+        return {"x": ix0, "y": iy0, "width": max(ix1 - ix0, 1), "height": max(iy1 - iy0, 1)}
+
+    return to_image
+
+
+def _quality(reading: PlateReading) -> tuple[bool, bool, float]:
+    """How much to trust a reading: confident first, then fitting the grammar, then the per-character mean."""
+    if not reading.readings:
+        return (False, False, 0.0)
+    best = reading.readings[0]
+    per_character = best["score"] ** (1 / max(len(best["labels"]), 1))
+    return (reading.confident, reading.matches_format, per_character)
+
+
+def _read_upright(
+    image: Image.Image, turns: tuple[int, ...], classify: Classify, meta: ModelMetadata
+) -> tuple[int, PlateReading]:
+    """The image read at each of ``turns`` (degrees counter-clockwise); the reading the model is surest of."""
+    best: tuple[int, PlateReading] | None = None
+    for turn in turns:
+        turned = image.rotate(turn, expand=True) if turn else image
+        reading = read_plate(turned, classify, meta)
+        if best is None or _quality(reading) > _quality(best[1]):
+            best = (turn, reading)
+    assert best is not None
+    return best
+
+
+def read_photo(
+    open_image: Opener, detector: Detector, classify: Classify, meta: ModelMetadata
+) -> PhotoReading:
+    """Every plate in an uploaded image, best first (at most :data:`MAX_PLATES`)."""
+    header = open_image()
+    width, height = _upright_size(header)
+    if header.format == "JPEG" and max(header.size) > DECODE_SIDE:
+        header.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
+    small = load_image(header)
+    scale = small.width / width  # small-decode pixels per upright full-size pixel
+    found = detector.detect(small)[:MAX_PLATES]
+    decoded: list[Image.Image] = [small] if scale == 1.0 else []
+
+    def full_size() -> Image.Image:
+        if not decoded:  # decoded once, and only if a plate is too small in the reduced decode
+            decoded.append(load_image(open_image()))
+        return decoded[0]
+
+    plates = [_read_one(d, small, scale, width, height, full_size, classify, meta) for d in found]
+    return PhotoReading(width, height, plates)
+
+
+def _read_region(
+    region: tuple[float, float, float, float],
+    inner: tuple[float, float, float, float] | None,
+    small: Image.Image,
+    scale: float,
+    full_size: Callable[[], Image.Image],
+    classify: Classify,
+    meta: ModelMetadata,
+) -> tuple[int, PlateReading, Callable[[dict[str, int]], dict[str, int]], dict[str, int] | None]:
+    """Read one region (full-size pixels): its turn, its reading, its box mapper, the plate's outline.
+
+    ``inner`` is the detector's box within it: the plate is then straightened
+    (:mod:`lpr.rectify`); ``None`` reads the region as it is (a tight crop).
+    """
+    left, top, right, bottom = region
+    source, factor = small, scale
+    if max(right - left, bottom - top) * scale < MIN_PLATE_SIDE and scale < 1.0:
+        source, factor = full_size(), 1.0
+    x0, y0 = math.floor(left * factor), math.floor(top * factor)
+    crop = source.crop((x0, y0, math.ceil(right * factor), math.ceil(bottom * factor)))
+    straight = None
+    if inner is not None:
+        box_in_crop = (
+            round(inner[0] * factor) - x0,
+            round(inner[1] * factor) - y0,
+            round(inner[2] * factor) - x0,
+            round(inner[3] * factor) - y0,
+        )
+        straight = straighten(crop, box_in_crop)
+    if straight is not None:  # upright rectangle, long side level: right way up or upside down
+        image, turns = straight.image, (0, 180)
+    else:
+        image = crop
+        turns = (90, 270) if crop.height > crop.width * 1.05 else (0, 180)
+    turn, reading = _read_upright(image, turns, classify, meta)
+    rotation = turn
+
+    def to_crop(points: np.ndarray) -> np.ndarray:
+        points = _unturn(points, turn, image.width, image.height)
+        return _unwarp(points, straight.corners, image.width, image.height) if straight else points
+
+    if straight is not None:
+        # The quarter turn the photo needs for this plate to read left to right: its top edge's way.
+        start, end = to_crop(np.array([[0.0, 0.0], [float(image.width), 0.0]]))
+        angle = math.degrees(math.atan2(-(end[1] - start[1]), end[0] - start[0]))
+        rotation = round(-angle / 90) * 90 % 360
+    to_image = _box_mapper(to_crop, (x0, y0), factor)
+    # The plate's own outline, where it was found, is a tighter box than the detector's.
+    outline = to_image({"x": 0, "y": 0, "width": image.width, "height": image.height}) if straight else None
+    return rotation, reading, to_image, outline
+
+
+def _read_one(
+    detection: Detection,
+    small: Image.Image,
+    scale: float,
+    width: int,
+    height: int,
+    full_size: Callable[[], Image.Image],
+    classify: Classify,
+    meta: ModelMetadata,
+) -> PlateInPhoto:
+    """Read one plate found; a box that fills much of the image may be a tight crop read whole."""
+    x0, y0 = detection.x / scale, detection.y / scale
+    w, h = detection.width / scale, detection.height / scale
+    bx0, by0 = max(0, math.floor(x0)), max(0, math.floor(y0))
+    box = (bx0, by0, min(width, math.ceil(x0 + w)) - bx0, min(height, math.ceil(y0 + h)) - by0)
+    whole = (0.0, 0.0, float(width), float(height))
+    # The box with a margin: the detector's box can cut a character's edge.
+    around = (
+        max(0.0, x0 - MARGIN * w),
+        max(0.0, y0 - MARGIN * h),
+        min(float(width), x0 + w * (1 + MARGIN)),
+        min(float(height), y0 + h * (1 + MARGIN)),
+    )
+    inner = (x0, y0, x0 + w, y0 + h)
+    if w >= TIGHT * width and h >= TIGHT * height:
+        candidates = [(whole, None, (0, 0, width, height))]
+    elif box[2] * box[3] >= TIGHT_AREA * width * height:
+        # A close-up or a crop with a loose margin: read whole and boxed, keep the surer reading.
+        candidates = [(whole, None, (0, 0, width, height)), (around, inner, box)]
+    else:
+        candidates = [(around, inner, box)]
+    best: PlateInPhoto | None = None
+    for region, plate, shown in candidates:
+        rotation, reading, mapper, outline = _read_region(
+            region, plate, small, scale, full_size, classify, meta
+        )
+        if outline is not None:
+            shown = (outline["x"], outline["y"], outline["width"], outline["height"])
+        if best is None or _quality(reading) > _quality(best.reading):
+            best = PlateInPhoto(shown, detection.score, rotation, reading, mapper)
+    assert best is not None
+    return best
+
+
+def photo_answer(photo: PhotoReading, model_version: str, detector_version: str) -> dict[str, Any]:
+    """The ``/read-plate`` answer: every plate, and the best one's reading at the top level.
+
+    The top level is what a client of plate crops has always read (a tight
+    crop is one plate whose box is the whole image); ``plates`` is every plate
+    found, best first. With no plate, the top level is empty and says why.
+    """
+    plates = [plate.answer() for plate in photo.plates]
+    best = plates[0] if plates else None
+    return {
+        "model_version": model_version,
+        "detector_version": detector_version,
+        "filename": None,
+        "image": {"width": photo.width, "height": photo.height},
+        "text": best["text"] if best else "",
+        "confident": best["confident"] if best else False,
+        "matches_format": best["matches_format"] if best else False,
+        "readings": best["readings"] if best else [],
+        "rows": best["rows"] if best else [],
+        "count": best["count"] if best else 0,
+        "reason": best["reason"] if best else photo.reason,
+        "plates": plates,
+    }

@@ -1,0 +1,282 @@
+"""``lpr-train photos``: whole photos through the service's own path, measured.
+
+Everything goes through :func:`lpr.photo_reader.read_photo` on the files'
+bytes, as ``/read-plate`` receives them (EXIF honoured, reduced JPEG decode),
+with the shipped detector and classifier. Reported:
+
+* **detection**: recall and precision at IoU ≥ 0.5 on the detector's
+  validation photos (never fitted; whole plate groups), and on the fitted ones
+  for contrast;
+* **end to end**: photos whose text is known (``text.json``), read exactly,
+  where a zone or class letter outside the twelve must come back ``?``;
+  confident answers and confident wrong answers;
+* **no plate**: views of every photo away from its plate, and plain
+  synthetic scenes; the share answered with a plate, and with a *confident*
+  plate (what a parking system would store);
+* **tight crops**: synthetic plates from the LPR test crops, which must come
+  back as one plate filling the image and read as the crop reader reads them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from lpr.detection import DETECTOR_MODEL, Detection, Detector, iou
+from lpr.labels import DEVANAGARI
+from lpr.model import Model
+from lpr.photo_reader import PhotoReading, read_photo
+from lpr.plate_reader import UNREADABLE, read_plate
+from lpr.repository import locate
+from training.photos import Photo, open_photos
+from training.reports import REPORTS, figures_dir
+
+PHOTOS_REPORT = "photos_eval.json"
+PHOTOS_FIGURE = "photos_examples.png"
+MATCH_IOU = 0.5
+#: EXIF orientation → the transpose that makes the stored pixels upright (as ``ImageOps.exif_transpose``).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def expected_labels(text: str) -> list[str]:
+    """``text.json``'s plate text as the labels an honest reader answers: letters it cannot read are ``?``."""
+    by_glyph = {glyph: label for label, glyph in DEVANAGARI.items()}
+    labels, i = [], 0
+    while i < len(text):
+        for size in (2, 1):
+            piece = text[i : i + size]
+            if piece in by_glyph:
+                labels.append(by_glyph[piece])
+                i += size
+                break
+        else:
+            # A letter outside the twelve, with its vowel sign if it has one (को = क + ो).
+            i += 1
+            while i < len(text) and not text[i].isdigit() and "\u093e" <= text[i] <= "\u094d":
+                i += 1
+            labels.append(UNREADABLE)
+    return labels
+
+
+def upright_box(photo: Photo) -> Detection:
+    """The photo's plate box in the upright image (its stored box turned by the EXIF orientation)."""
+    with Image.open(photo.path) as image:
+        orientation = image.getexif().get(0x0112, 1)
+        size = image.size
+    mask = Image.new("L", size, 0)
+    mask.paste(255, tuple(round(v) for v in photo.box))
+    if orientation in _TRANSPOSE:
+        mask = mask.transpose(_TRANSPOSE[orientation])
+    x0, y0, x1, y1 = mask.getbbox()
+    return Detection(x0, y0, x1 - x0, y1 - y0, 1.0)
+
+
+def _reader(detector: Detector, model: Model) -> Callable[[bytes], PhotoReading]:
+    def read(data: bytes) -> PhotoReading:
+        return read_photo(lambda: Image.open(io.BytesIO(data)), detector, model.run, model.metadata)
+
+    return read
+
+
+def _boxes(reading: PhotoReading) -> list[Detection]:
+    return [Detection(*plate.box, plate.score) for plate in reading.plates]
+
+
+def _detection(read: Callable[[bytes], PhotoReading], photos: list[Photo]) -> dict[str, Any]:
+    hits = found = 0
+    missed = []
+    for photo in photos:
+        boxes = _boxes(read(photo.path.read_bytes()))
+        truth = upright_box(photo)
+        hit = any(iou(box, truth) >= MATCH_IOU for box in boxes)
+        hits += hit
+        found += len(boxes)
+        if not hit:
+            missed.append(photo.path.name)
+    return {
+        "photos": len(photos),
+        "recall": hits / len(photos) if photos else 0.0,
+        "precision": hits / found if found else 0.0,
+        "boxes": found,
+        "missed": missed,
+    }
+
+
+def _end_to_end(
+    read: Callable[[bytes], PhotoReading], photos: list[Photo], fitted: set[str]
+) -> dict[str, Any]:
+    rows = []
+    for photo in photos:
+        reading = read(photo.path.read_bytes())
+        best = reading.plates[0] if reading.plates else None
+        labels = [label for row in best.reading.labels for label in row] if best else []
+        truth = expected_labels(photo.text or "")
+        rows.append(
+            {
+                "file": photo.path.name,
+                "detector_fitted_on_it": photo.path.name in fitted,
+                "truth": photo.text,
+                "expected": truth,
+                "read": labels,
+                "exact": labels == truth,
+                "confident": bool(best and best.reading.confident),
+            }
+        )
+    exact = sum(r["exact"] for r in rows)
+    confident_wrong = sum(r["confident"] and not r["exact"] for r in rows)
+    held = [r for r in rows if not r["detector_fitted_on_it"]]
+    return {
+        "photos": len(rows),
+        "exact": exact,
+        "confident": sum(r["confident"] for r in rows),
+        "confident_and_wrong": confident_wrong,
+        "held_out_photos": len(held),
+        "held_out_exact": sum(r["exact"] for r in held),
+        "per_photo": rows,
+    }
+
+
+def no_plate_views(photos: list[Photo], seed: int) -> list[Image.Image]:
+    """Scenes without a plate: each photo's largest strip beside its plate, and plain synthetic scenes."""
+    views = []
+    for photo in photos:
+        image = photo.image()
+        x0, y0, x1, y1 = photo.box
+        strips = [(0, 0, x0, image.height), (x1, 0, image.width, image.height)]
+        strips += [(0, 0, image.width, y0), (0, y1, image.width, image.height)]
+        left, top, right, bottom = max(strips, key=lambda s: (s[2] - s[0]) * (s[3] - s[1]))
+        if min(right - left, bottom - top) >= 64:
+            views.append(image.crop((round(left), round(top), round(right), round(bottom))))
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = int(rng.integers(240, 900)), int(rng.integers(240, 900))
+        base = rng.uniform(0, 255, size=3)
+        ramp = np.linspace(0, 1, w)[None, :, None] * rng.uniform(-80, 80, size=3)
+        pixels = base + ramp + rng.normal(0, rng.uniform(2, 25), size=(h, w, 3))
+        views.append(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)))
+    return views
+
+
+def _no_plate(read: Callable[[bytes], PhotoReading], views: list[Image.Image]) -> dict[str, Any]:
+    with_plate = confident = 0
+    for view in views:
+        buffer = io.BytesIO()
+        view.save(buffer, "JPEG", quality=90)
+        reading = read(buffer.getvalue())
+        with_plate += bool(reading.plates)
+        confident += any(plate.reading.confident for plate in reading.plates)
+    n = len(views)
+    return {
+        "images": n,
+        "answered_with_a_plate": with_plate / n if n else 0.0,
+        "answered_with_a_confident_plate": confident / n if n else 0.0,
+    }
+
+
+def _tight_crops(
+    read: Callable[[bytes], PhotoReading], model: Model, data_home: Path, count: int
+) -> dict[str, Any]:
+    from training.plates import generate_plates
+
+    whole = same = 0
+    plates = list(generate_plates(data_home / "lpr" / "test", count=count))
+    for plate in plates:
+        buffer = io.BytesIO()
+        plate.image.save(buffer, "PNG")
+        reading = read(buffer.getvalue())
+        crop = read_plate(plate.image, model.run, model.metadata)
+        first = reading.plates[0] if reading.plates else None
+        whole += bool(first and first.box == (0, 0, plate.image.width, plate.image.height))
+        same += bool(first and first.reading.labels == crop.labels)
+    return {
+        "plates": len(plates),
+        "found_as_the_whole_image": whole / len(plates),
+        "read_as_the_crop_reader_reads_it": same / len(plates),
+    }
+
+
+def photos_figure(
+    read: Callable[[bytes], PhotoReading], photos: list[Photo], out: Path, shown: int = 12
+) -> Path:
+    """Held-out photos with the boxes found (green: confident, orange: doubtful) and their readings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    chosen = photos[:shown]
+    columns = 4
+    rows = (len(chosen) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, photo in zip(axes.ravel(), chosen, strict=False):
+        with Image.open(photo.path) as image:
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+        reading = read(photo.path.read_bytes())
+        ax.imshow(upright)
+        titles = []
+        for plate in reading.plates:
+            x, y, w, h = plate.box
+            colour = "lime" if plate.reading.confident else "orange"
+            ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor=colour, linewidth=2))
+            labels = " / ".join(" ".join(row) for row in plate.reading.labels) or "(no characters)"
+            titles.append(f"{plate.score:.2f} {labels}")
+        ax.set_title("\n".join(titles[:2]) or "no plate", fontsize=8, family="monospace")
+    fig.suptitle("Held-out photos: plates found (green confident, orange doubtful) and their readings")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+def run_photo_eval(
+    data_home: str | Path,
+    repository: str | Path,
+    reports: str | Path = REPORTS,
+    seed: int = 7,
+    tight: int = 100,
+) -> dict[str, Any]:
+    """Every figure of the module docstring, written to ``reports/photos_eval.json`` with the figure."""
+    from training.plates import served_files
+
+    data_home, reports = Path(data_home), Path(reports)
+    files = served_files(repository)
+    model = Model(files.onnx, files.metadata)
+    detector_files = locate(Path(repository), DETECTOR_MODEL)
+    detector = Detector(detector_files.onnx, detector_files.metadata)
+    read = _reader(detector, model)
+    photos = open_photos(data_home / "plate-photos")
+    split = detector.metadata.raw["dataset"]
+    fitted = set(split["fit"])
+    val = [p for p in photos if p.path.name in set(split["validation"])]
+    fit = [p for p in photos if p.path.name in fitted]
+    report = {
+        "model_version": model.metadata.model_version,
+        "detector_version": detector.metadata.model_version,
+        "detection_validation": _detection(read, val),
+        "detection_fitted": {k: v for k, v in _detection(read, fit).items() if k != "missed"},
+        "end_to_end": _end_to_end(read, [p for p in photos if p.text], fitted),
+        "no_plate": _no_plate(read, no_plate_views(val, seed)),
+        "tight_crops": _tight_crops(read, model, data_home, tight),
+    }
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / PHOTOS_REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    photos_figure(read, val, figures_dir(reports) / PHOTOS_FIGURE)
+    return report
