@@ -197,7 +197,11 @@ class Detector:
         """One run, so the first photo does not pay for ONNX Runtime's lazy set-up."""
         self.heads(np.zeros((1, self.spec.side, self.spec.side, 3), dtype=np.float32))
 
-    def detect(self, image: Image.Image) -> list[Detection]:
-        """The plates in an (upright, possibly draft-decoded) image, best first, in its pixels."""
+    def detect(self, image: Image.Image, min_score: float | None = None) -> list[Detection]:
+        """The plates in an (upright, possibly draft-decoded) image, best first, in its pixels.
+
+        ``min_score`` overrides the metadata's floor (training chooses the floor with it).
+        """
         square, scale = letterbox(image, self.spec)
-        return decode(self.heads(square[None])[0], self.spec, scale, self.metadata.min_score)
+        floor = self.metadata.min_score if min_score is None else min_score
+        return decode(self.heads(square[None])[0], self.spec, scale, floor)

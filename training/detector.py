@@ -27,9 +27,7 @@ from lpr.detection import (
     Detection,
     Detector,
     DetectorSpec,
-    decode,
     iou,
-    letterbox,
 )
 from lpr.hashing import sha256_file
 from lpr.repository import place
@@ -131,7 +129,7 @@ def choose_min_score(detector: Detector, photos: list[Photo]) -> float:
     candidate floor (:data:`MIN_SCORE_FLOOR` to :data:`MIN_SCORE_CEILING`) then keeps the boxes
     above it; ties go to the lower floor.
     """
-    found = [(detector_boxes(detector, photo, MIN_SCORE_FLOOR), photo) for photo in photos]
+    found = [(detector.detect(photo.image(), MIN_SCORE_FLOOR), photo) for photo in photos]
     best, best_f2 = MIN_SCORE, -1.0
     for floor in np.round(np.arange(MIN_SCORE_FLOOR, MIN_SCORE_CEILING + 0.01, 0.05), 2):
         tp = fp = 0
@@ -143,11 +141,6 @@ def choose_min_score(detector: Detector, photos: list[Photo]) -> float:
         if f2 > best_f2 + 1e-9:
             best, best_f2 = float(floor), f2
     return best
-
-
-def detector_boxes(detector: Detector, photo: Photo, min_score: float) -> list[Detection]:
-    square, scale = letterbox(photo.image(), detector.spec)
-    return decode(detector.heads(square[None])[0], detector.spec, scale, min_score)
 
 
 def detection_scores(detector: Detector, photos: list[Photo]) -> dict[str, Any]:

@@ -28,18 +28,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from lpr.detection import DETECTOR_MODEL, Detection, Detector, iou
+from lpr.detection import DETECTOR_MODEL, Detection, Detector
 from lpr.labels import DEVANAGARI
 from lpr.model import Model
 from lpr.photo_reader import PhotoReading, read_photo
 from lpr.plate_reader import UNREADABLE, read_plate
 from lpr.repository import locate
+from training.detector import match
 from training.photos import Photo, open_photos
 from training.reports import REPORTS, figures_dir
 
 PHOTOS_REPORT = "photos_eval.json"
 PHOTOS_FIGURE = "photos_examples.png"
-MATCH_IOU = 0.5
 #: EXIF orientation → the transpose that makes the stored pixels upright (as ``ImageOps.exif_transpose``).
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -102,7 +102,7 @@ def _detection(read: Callable[[bytes], PhotoReading], photos: list[Photo]) -> di
     for photo in photos:
         boxes = _boxes(read(photo.path.read_bytes()))
         truth = upright_box(photo)
-        hit = any(iou(box, truth) >= MATCH_IOU for box in boxes)
+        hit, _ = match(boxes, [(truth.x, truth.y, truth.x + truth.width, truth.y + truth.height)])
         hits += hit
         found += len(boxes)
         if not hit:
