@@ -381,3 +381,34 @@ def test_outliers_never_show_the_held_out_symbols_or_fonts() -> None:
     glyphs = [c for c in crops if c.kind in ("devanagari", "latin")]
     assert glyphs and all(c.symbol in training.symbols[c.kind] for c in glyphs)
     assert all(c.font in training.fonts[c.kind] for c in glyphs)
+
+
+def test_hand_painted_letters_keep_their_shape_but_lose_the_fonts_even_stroke() -> None:
+    """Plate letters are brushed: the look bends and re-weights a glyph, seeded, without erasing it."""
+    from training.ood import FONTS, _render_glyph, hand_painted, missing_fonts
+
+    if missing_fonts():
+        pytest.skip("rendering needs the Debian fonts")
+    glyph = _render_glyph("च", FONTS["devanagari"][0][0], np.random.default_rng(0))
+    painted = hand_painted(glyph, np.random.default_rng(1))
+    assert painted.shape == glyph.shape and painted.dtype == np.uint8
+    assert np.array_equal(painted, hand_painted(glyph, np.random.default_rng(1))), "seeded"
+    assert not np.array_equal(painted, hand_painted(glyph, np.random.default_rng(2)))
+    before, after = glyph > 127, painted > 127
+    overlap = (before & after).sum() / (before | after).sum()
+    assert 0.3 < overlap < 0.95, f"the letter must change but stay itself (IoU {overlap:.2f})"
+
+
+def test_a_share_of_out_of_class_glyphs_is_painted_and_none_without_it() -> None:
+    from training.ood import generate, missing_fonts
+
+    if missing_fonts():
+        pytest.skip("out-of-class crops need the Debian fonts")
+    plain = list(generate(120, seed=4))
+    assert not any(c.style.startswith("painted") for c in plain)
+    crops = list(generate(120, seed=4, painted=0.5))
+    glyphs = [c for c in crops if c.kind in ("devanagari", "latin")]
+    painted = [c for c in glyphs if c.style.startswith("painted")]
+    assert 0.3 < len(painted) / len(glyphs) < 0.7
+    # A painted letter on a plate is stored as a phone stores it: JPEG.
+    assert all(c.data[:2] == b"\xff\xd8" for c in painted if c.style == "painted plate")

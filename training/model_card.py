@@ -311,7 +311,8 @@ def _foreign_plates_section(reports: Path) -> str:
 
 The same {r["count"]} plates (seed {r["seed"]}), {r["foreign_plates"]} of them painted with a zone
 letter other than बा or a class letter other than प (च on a car, say), rendered in the Devanagari
-font no training crop is drawn in (Gargi) and read by the same reader:
+font no training crop is drawn in (Gargi), given the hand-painted look of real plates (uneven
+stroke, bent lines: `training.ood.hand_painted`) and read by the same reader:
 
 | | share |
 |---|---|

@@ -13,7 +13,10 @@ Glyphs are styled like the dataset's crops: white on black, thick strokes
 (Pillow's stroke), small rotation and shear, the glyph stretched to fill a
 50x50 square with uneven margins, speckle noise, stored as JPEG. A quarter are
 instead painted white on a noisy red plate at upload size, like
-``shared/samples``. Every crop is returned as encoded bytes, so it goes through
+``shared/samples``. With ``painted`` > 0 that share of the glyphs also gets the
+hand-painted look of real plates (:func:`hand_painted`: the stroke thickens
+and thins along its length, the lines wander), and their plate-style crops are
+stored as JPEG as a phone would. Every crop is returned as encoded bytes, so it goes through
 exactly the upload path (``lpr.preprocessing.preprocess_bytes``).
 
 Fonts are found by path, not through fontconfig, so the set is the same on
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from scipy import ndimage
 
 from lpr.labels import DEVANAGARI
 from lpr.preprocessing import InputSpec, preprocess_bytes
@@ -214,6 +218,35 @@ def _render_glyph(text: str, font_path: str, rng: np.random.Generator) -> np.nda
     return np.asarray(canvas)
 
 
+def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Seeded noise smoothed to features about ``sigma`` px across, scaled to [-1, 1]."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    return field / max(float(np.abs(field).max()), 1e-6)
+
+
+def hand_painted(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A rendered glyph as a sign painter's brush leaves it: uint8 in, uint8 out, same shape.
+
+    Plate letters are painted by hand, not typeset: a font's even stroke and
+    straight lines are a look no real च has, and a model that learns to doubt
+    only typeset letters still reads a painted one as प. Two changes, both
+    seeded: the stroke's width drifts along its length (thicker where a slow
+    field is high, thinner where it is low), and the whole letter is bent by
+    a smooth elastic displacement of a few pixels (Simard et al., 2003).
+    """
+    image = Image.fromarray(glyph)
+    reach = 2 * int(rng.integers(1, 3)) + 1  # 3 or 5 px: a stroke gains or loses up to 2 px each side
+    thicker = np.asarray(image.filter(ImageFilter.MaxFilter(reach)))
+    thinner = np.asarray(image.filter(ImageFilter.MinFilter(reach)))
+    width = _smooth_field(glyph.shape, rng, sigma=glyph.shape[0] / 10)
+    painted = np.where(width > 0.35, thicker, np.where(width < -0.35, thinner, glyph))
+    amplitude = rng.uniform(2.0, 5.0)
+    dy, dx = (amplitude * _smooth_field(glyph.shape, rng, sigma=glyph.shape[0] / 14) for _ in range(2))
+    rows, cols = np.indices(glyph.shape, dtype=np.float64)
+    bent = ndimage.map_coordinates(painted.astype(np.float32), [rows + dy, cols + dx], order=1, cval=0.0)
+    return np.clip(bent, 0, 255).astype(np.uint8)
+
+
 def _fit_square(glyph: np.ndarray, rng: np.random.Generator, side: int) -> np.ndarray:
     """Crop around the ink with uneven margins and stretch to ``side`` x ``side``, like the dataset."""
     rows = np.flatnonzero(glyph.max(axis=1) > 127)
@@ -246,8 +279,8 @@ def _as_binary_crop(gray: np.ndarray, rng: np.random.Generator) -> bytes:
     return _encode(Image.fromarray(mask.astype(np.uint8) * 255, "L"), "JPEG")
 
 
-def _as_plate_crop(gray: np.ndarray, rng: np.random.Generator) -> bytes:
-    """Upload style: white paint on a noisy red plate, upload-sized, PNG."""
+def _as_plate_crop(gray: np.ndarray, rng: np.random.Generator, jpeg: bool = False) -> bytes:
+    """Upload style: white paint on a noisy red plate, upload-sized, PNG (or a phone's JPEG)."""
     height, width = int(rng.integers(90, 130)), int(rng.integers(80, 125))
     paint = np.asarray(Image.fromarray(gray).resize((width, height), Image.Resampling.BILINEAR), np.float32)
     paint = paint[..., None] / 255.0
@@ -255,17 +288,31 @@ def _as_plate_crop(gray: np.ndarray, rng: np.random.Generator) -> bytes:
     white = np.array([rng.uniform(195, 240), rng.uniform(175, 235), rng.uniform(185, 240)], np.float32)
     pixels = plate * (1 - paint) + white * paint + rng.normal(0, 8, (height, width, 3))
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-    return _encode(image.filter(ImageFilter.GaussianBlur(0.6)), "PNG")
+    image = image.filter(ImageFilter.GaussianBlur(0.6))
+    if jpeg:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=int(rng.integers(60, 91)))
+        return buffer.getvalue()
+    return _encode(image, "PNG")
 
 
-def _glyph_crop(kind: str, rng: np.random.Generator, vocabulary: Vocabulary = FULL) -> OODCrop:
+def _glyph_crop(
+    kind: str, rng: np.random.Generator, vocabulary: Vocabulary = FULL, painted: float = 0.0
+) -> OODCrop:
     symbols, fonts = vocabulary.symbols[kind], vocabulary.fonts[kind]
     symbol = symbols[int(rng.integers(len(symbols)))]
     font_path = fonts[int(rng.integers(len(fonts)))]
     glyph = _render_glyph(symbol, font_path, rng)
+    # Drawn only when asked for, so a set generated without paint is the one it always was.
+    by_hand = painted > 0 and rng.random() < painted
+    if by_hand:
+        glyph = hand_painted(glyph, rng)
+    look = "painted " if by_hand else ""
     if rng.random() < 0.25:
-        return OODCrop(kind, symbol, "plate", _as_plate_crop(_fit_square(glyph, rng, 100), rng), font_path)
-    return OODCrop(kind, symbol, "binary", _as_binary_crop(_fit_square(glyph, rng, SIDE), rng), font_path)
+        crop = _as_plate_crop(_fit_square(glyph, rng, 100), rng, jpeg=by_hand)
+        return OODCrop(kind, symbol, look + "plate", crop, font_path)
+    crop = _as_binary_crop(_fit_square(glyph, rng, SIDE), rng)
+    return OODCrop(kind, symbol, look + "binary", crop, font_path)
 
 
 def _blank_crop(rng: np.random.Generator) -> OODCrop:
@@ -308,12 +355,17 @@ def _smudge_crop(rng: np.random.Generator) -> OODCrop:
 
 
 def generate(
-    n: int, seed: int = 0, mix: dict[str, float] | None = None, vocabulary: Vocabulary = FULL
+    n: int,
+    seed: int = 0,
+    mix: dict[str, float] | None = None,
+    vocabulary: Vocabulary = FULL,
+    painted: float = 0.0,
 ) -> Iterator[OODCrop]:
     """``n`` crops, the kinds in proportion ``mix`` (counts rounded), deterministic for ``seed``.
 
     ``vocabulary`` restricts the glyph kinds' symbols and fonts (see
-    :func:`holdout_split`); the default draws from all of them.
+    :func:`holdout_split`); the default draws from all of them. ``painted``: the
+    share of glyphs given the hand-painted look (:func:`hand_painted`).
     """
     require_fonts()
     mix = mix or MIX
@@ -323,7 +375,7 @@ def generate(
     for kind, count in counts.items():
         for _ in range(count):
             if kind in ("devanagari", "latin"):
-                yield _glyph_crop(kind, rng, vocabulary)
+                yield _glyph_crop(kind, rng, vocabulary, painted)
             elif kind == "blank":
                 yield _blank_crop(rng)
             elif kind == "smudge":

@@ -113,14 +113,15 @@ class CropDealer:
 
         ``key`` names its mask for :meth:`mask`; the truth label is ``?``, what the reader must answer.
         """
-        from training.ood import _fit_square, _render_glyph
+        from training.ood import _fit_square, _render_glyph, hand_painted
 
         letters = [
             g for name, g in (ZONES if slot == "zone" else CLASS_LETTERS).items() if name not in LABELS
         ]
         letter = letters[int(rng.integers(len(letters)))]
         key = f"rendered:{slot}:{letter}:{Path(font).stem}:{len(self._masks)}"
-        glyph = _fit_square(_render_glyph(letter, font, rng), rng, 50)
+        # Painted by hand, as real plate letters are: a typeset letter is the easy case.
+        glyph = _fit_square(hand_painted(_render_glyph(letter, font, rng), rng), rng, 50)
         self._masks[key] = glyph > 127
         return UNREADABLE, key, letter
 
@@ -324,7 +325,8 @@ def generate_plates(
     """``count`` plates from ``crops`` (a ``<class>/*`` folder, or paths by class); ``seed`` fixes all.
 
     ``foreign``: the share of plates with a zone or class letter outside the model's twelve,
-    rendered in the Devanagari fonts no training crop is drawn in (``training.ood``).
+    rendered in the Devanagari fonts no training crop is drawn in and painted by hand
+    (``training.ood.hand_painted``).
     """
     rng = np.random.default_rng(seed)
     dealer = CropDealer(crops if isinstance(crops, Mapping) else crops_in(crops), rng)
