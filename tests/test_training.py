@@ -397,18 +397,3 @@ def test_hand_painted_letters_keep_their_shape_but_lose_the_fonts_even_stroke() 
     before, after = glyph > 127, painted > 127
     overlap = (before & after).sum() / (before | after).sum()
     assert 0.3 < overlap < 0.95, f"the letter must change but stay itself (IoU {overlap:.2f})"
-
-
-def test_a_share_of_out_of_class_glyphs_is_painted_and_none_without_it() -> None:
-    from training.ood import generate, missing_fonts
-
-    if missing_fonts():
-        pytest.skip("out-of-class crops need the Debian fonts")
-    plain = list(generate(120, seed=4))
-    assert not any(c.style.startswith("painted") for c in plain)
-    crops = list(generate(120, seed=4, painted=0.5))
-    glyphs = [c for c in crops if c.kind in ("devanagari", "latin")]
-    painted = [c for c in glyphs if c.style.startswith("painted")]
-    assert 0.3 < len(painted) / len(glyphs) < 0.7
-    # A painted letter on a plate is stored as a phone stores it: JPEG.
-    assert all(c.data[:2] == b"\xff\xd8" for c in painted if c.style == "painted plate")

@@ -13,11 +13,11 @@ Glyphs are styled like the dataset's crops: white on black, thick strokes
 (Pillow's stroke), small rotation and shear, the glyph stretched to fill a
 50x50 square with uneven margins, speckle noise, stored as JPEG. A quarter are
 instead painted white on a noisy red plate at upload size, like
-``shared/samples``. With ``painted`` > 0 that share of the glyphs also gets the
-hand-painted look of real plates (:func:`hand_painted`: the stroke thickens
-and thins along its length, the lines wander), and their plate-style crops are
-stored as JPEG as a phone would. Every crop is returned as encoded bytes, so it goes through
+``shared/samples``. Every crop is returned as encoded bytes, so it goes through
 exactly the upload path (``lpr.preprocessing.preprocess_bytes``).
+
+:func:`hand_painted` gives a glyph the look of a real plate's brushed letter;
+the evaluation's plates with foreign letters (``training.plates``) use it.
 
 Fonts are found by path, not through fontconfig, so the set is the same on
 every machine that has the packages; a missing one raises
@@ -228,8 +228,8 @@ def hand_painted(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A rendered glyph as a sign painter's brush leaves it: uint8 in, uint8 out, same shape.
 
     Plate letters are painted by hand, not typeset: a font's even stroke and
-    straight lines are a look no real च has, and a model that learns to doubt
-    only typeset letters still reads a painted one as प. Two changes, both
+    straight lines are a look no real च has, and a model measured on typeset
+    letters only looks better than it is on a painted one. Two changes, both
     seeded: the stroke's width drifts along its length (thicker where a slow
     field is high, thinner where it is low), and the whole letter is bent by
     a smooth elastic displacement of a few pixels (Simard et al., 2003).
@@ -279,8 +279,8 @@ def _as_binary_crop(gray: np.ndarray, rng: np.random.Generator) -> bytes:
     return _encode(Image.fromarray(mask.astype(np.uint8) * 255, "L"), "JPEG")
 
 
-def _as_plate_crop(gray: np.ndarray, rng: np.random.Generator, jpeg: bool = False) -> bytes:
-    """Upload style: white paint on a noisy red plate, upload-sized, PNG (or a phone's JPEG)."""
+def _as_plate_crop(gray: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Upload style: white paint on a noisy red plate, upload-sized, PNG."""
     height, width = int(rng.integers(90, 130)), int(rng.integers(80, 125))
     paint = np.asarray(Image.fromarray(gray).resize((width, height), Image.Resampling.BILINEAR), np.float32)
     paint = paint[..., None] / 255.0
@@ -288,31 +288,17 @@ def _as_plate_crop(gray: np.ndarray, rng: np.random.Generator, jpeg: bool = Fals
     white = np.array([rng.uniform(195, 240), rng.uniform(175, 235), rng.uniform(185, 240)], np.float32)
     pixels = plate * (1 - paint) + white * paint + rng.normal(0, 8, (height, width, 3))
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-    image = image.filter(ImageFilter.GaussianBlur(0.6))
-    if jpeg:
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=int(rng.integers(60, 91)))
-        return buffer.getvalue()
-    return _encode(image, "PNG")
+    return _encode(image.filter(ImageFilter.GaussianBlur(0.6)), "PNG")
 
 
-def _glyph_crop(
-    kind: str, rng: np.random.Generator, vocabulary: Vocabulary = FULL, painted: float = 0.0
-) -> OODCrop:
+def _glyph_crop(kind: str, rng: np.random.Generator, vocabulary: Vocabulary = FULL) -> OODCrop:
     symbols, fonts = vocabulary.symbols[kind], vocabulary.fonts[kind]
     symbol = symbols[int(rng.integers(len(symbols)))]
     font_path = fonts[int(rng.integers(len(fonts)))]
     glyph = _render_glyph(symbol, font_path, rng)
-    # Drawn only when asked for, so a set generated without paint is the one it always was.
-    by_hand = painted > 0 and rng.random() < painted
-    if by_hand:
-        glyph = hand_painted(glyph, rng)
-    look = "painted " if by_hand else ""
     if rng.random() < 0.25:
-        crop = _as_plate_crop(_fit_square(glyph, rng, 100), rng, jpeg=by_hand)
-        return OODCrop(kind, symbol, look + "plate", crop, font_path)
-    crop = _as_binary_crop(_fit_square(glyph, rng, SIDE), rng)
-    return OODCrop(kind, symbol, look + "binary", crop, font_path)
+        return OODCrop(kind, symbol, "plate", _as_plate_crop(_fit_square(glyph, rng, 100), rng), font_path)
+    return OODCrop(kind, symbol, "binary", _as_binary_crop(_fit_square(glyph, rng, SIDE), rng), font_path)
 
 
 def _blank_crop(rng: np.random.Generator) -> OODCrop:
@@ -355,17 +341,12 @@ def _smudge_crop(rng: np.random.Generator) -> OODCrop:
 
 
 def generate(
-    n: int,
-    seed: int = 0,
-    mix: dict[str, float] | None = None,
-    vocabulary: Vocabulary = FULL,
-    painted: float = 0.0,
+    n: int, seed: int = 0, mix: dict[str, float] | None = None, vocabulary: Vocabulary = FULL
 ) -> Iterator[OODCrop]:
     """``n`` crops, the kinds in proportion ``mix`` (counts rounded), deterministic for ``seed``.
 
     ``vocabulary`` restricts the glyph kinds' symbols and fonts (see
-    :func:`holdout_split`); the default draws from all of them. ``painted``: the
-    share of glyphs given the hand-painted look (:func:`hand_painted`).
+    :func:`holdout_split`); the default draws from all of them.
     """
     require_fonts()
     mix = mix or MIX
@@ -375,7 +356,7 @@ def generate(
     for kind, count in counts.items():
         for _ in range(count):
             if kind in ("devanagari", "latin"):
-                yield _glyph_crop(kind, rng, vocabulary, painted)
+                yield _glyph_crop(kind, rng, vocabulary)
             elif kind == "blank":
                 yield _blank_crop(rng)
             elif kind == "smudge":

@@ -34,14 +34,14 @@ def outlier_count(share: float, fit_size: int) -> int:
     return round(share * fit_size)
 
 
-def outlier_set(n: int, spec: InputSpec, seed: int, painted: float = 0.0) -> np.ndarray:
+def outlier_set(n: int, spec: InputSpec, seed: int) -> np.ndarray:
     """``n`` training outliers as model inputs, through the same preprocessing as uploads.
 
     Drawn from the training half of :func:`training.ood.holdout_split` with the
-    generator seeded by ``seed + SEED_OFFSET``; ``painted`` of the glyphs hand-painted.
+    generator seeded by ``seed + SEED_OFFSET``.
     """
     training, _ = holdout_split()
-    crops = list(generate(n, seed=seed + SEED_OFFSET, vocabulary=training, painted=painted))
+    crops = list(generate(n, seed=seed + SEED_OFFSET, vocabulary=training))
     return load(crops, spec)
 
 
@@ -52,12 +52,11 @@ def with_outliers(x_fit: np.ndarray, labels: np.ndarray, x_out: np.ndarray) -> t
     return np.concatenate([x_fit, x_out.astype(x_fit.dtype)]), np.concatenate([onehot, uniform])
 
 
-def describe(n: int, seed: int, painted: float = 0.0) -> dict:
+def describe(n: int, seed: int) -> dict:
     """What a run's outliers were, for ``run.json``."""
     training, held_out = holdout_split()
     return {
         "crops": n,
-        **({"hand_painted": painted} if painted else {}),
         "seed": seed + SEED_OFFSET,
         "target": "uniform over the classes",
         "symbols": {kind: "".join(symbols) for kind, symbols in training.symbols.items()},

@@ -49,8 +49,6 @@ class Recipe:
     rings: float = 0.0
     #: Out-of-class crops with a uniform target, per fit-set input (``training.outlier_exposure``); 0 = off.
     outlier_exposure: float = 0.0
-    #: Share of the rendered out-of-class glyphs given the hand-painted look (``training.ood.hand_painted``).
-    painted_outliers: float = 0.0
     #: Filters of ``default``'s three stages (the reference's are fixed by the write-up).
     widths: tuple[int, int, int] = (24, 48, 96)
     #: ``compact``'s stages after its space-to-depth stem: the filters of each 3x3 conv, stage by stage.
@@ -140,6 +138,7 @@ RECIPES["multi"] = replace(
     epochs=24,
     version="1.5.0",
 )
+
 #: The recipe of the shipped model (``models/lpr-default``): what ``lpr-train train``, ``make train``,
 #: the Docker train target and the compose profile train unless told otherwise.
 #: ``tests/test_shipped_model.py`` ties it to the shipped metadata's ``architecture``.

@@ -152,9 +152,9 @@ def fit_inputs(
     n_out = outlier_count(recipe.outlier_exposure, len(x_fit))
     if not n_out and not len(x_real):
         return x_fit, keras.utils.to_categorical(y_fit, NUM_CLASSES), None
-    rendered = outlier_set(n_out, recipe.input, seed, recipe.painted_outliers) if n_out else x_real[:0]
+    rendered = outlier_set(n_out, recipe.input, seed) if n_out else x_real[:0]
     x_out = np.concatenate([rendered, x_real.astype(np.float32)])
-    outliers = describe(n_out, seed, recipe.painted_outliers)
+    outliers = describe(n_out, seed)
     if len(x_real):
         outliers["real_crops"] = len(x_real)
     print(
