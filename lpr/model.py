@@ -53,10 +53,18 @@ class ModelMetadata:
     #: lone crop does. Fitted on validation letters by ``lpr-train calibrate``; without it,
     #: ``threshold``.
     letter_threshold: float | None = None
+    #: The bar every character of a plate must clear for the plate to be ``confident``: a system
+    #: that stores plates stores what we call confident, so the bar is fitted on validation plates
+    #: to keep confident-and-wrong plates rare (``lpr-train calibrate``); without it, ``threshold``.
+    plate_threshold: float | None = None
 
     @property
     def letter_bar(self) -> float:
         return self.threshold if self.letter_threshold is None else self.letter_threshold
+
+    @property
+    def plate_bar(self) -> float:
+        return self.threshold if self.plate_threshold is None else self.plate_threshold
 
     @property
     def model_version(self) -> str:
@@ -93,12 +101,16 @@ class ModelMetadata:
                 letter_threshold=(
                     float(calibration["letter_threshold"]) if "letter_threshold" in calibration else None
                 ),
+                plate_threshold=(
+                    float(calibration["plate_threshold"]) if "plate_threshold" in calibration else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"model metadata at {where} lacks a required field: {exc!r}") from exc
         if len(meta.devanagari) != len(meta.labels):
             raise ModelLoadError("metadata 'devanagari' and 'labels' differ in length")
-        if not (meta.temperature > 0.0 and 0.0 <= meta.threshold <= 1.0 and 0.0 <= meta.letter_bar <= 1.0):
+        bars = (meta.threshold, meta.letter_bar, meta.plate_bar)
+        if not (meta.temperature > 0.0 and all(0.0 <= bar <= 1.0 for bar in bars)):
             raise ModelLoadError(
                 f"metadata 'calibration' is invalid: temperature {meta.temperature} must be > 0 and "
                 f"threshold {meta.threshold} within [0, 1]"

@@ -152,12 +152,13 @@ def _box_mapper(
 
 
 def _quality(reading: PlateReading) -> tuple[bool, bool, float]:
-    """How much to trust a reading: confident first, then fitting the grammar, then the per-character mean."""
+    """How much to trust a reading: every character known first, then fitting the grammar, then the
+    per-character mean."""
     if not reading.readings:
         return (False, False, 0.0)
     best = reading.readings[0]
     per_character = best["score"] ** (1 / max(len(best["labels"]), 1))
-    return (reading.confident, reading.matches_format, per_character)
+    return (reading.all_known, reading.matches_format, per_character)
 
 
 def _read_upright(

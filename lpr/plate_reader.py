@@ -59,6 +59,9 @@ class PlateReading:
     #: The plate's most probable readings, best first (text, labels, score, matches_format).
     readings: list[dict[str, Any]]
     matches_format: bool
+    #: The calibrated probability every character must reach for the plate to be confident
+    #: (``ModelMetadata.plate_bar``).
+    bar: float = 0.0
 
     @property
     def labels(self) -> list[list[str]]:
@@ -69,7 +72,19 @@ class PlateReading:
         """The plate may be stored as read: characters found, the grammar fits, none doubtful.
 
         One doubtful character makes the whole plate doubtful: a plate is only as
-        right as its worst character, so the rule is "any", not the average.
+        right as its worst character, so the rule is "any", not the average. A
+        plate asks more of each character than a lone crop does (``bar``): a crop's
+        answer comes with its confidence for the caller to weigh, a confident
+        plate is stored as read.
+        """
+        return self.all_known and all(c["confidence"] >= self.bar for row in self.rows for c in row)
+
+    @property
+    def all_known(self) -> bool:
+        """Characters found, the grammar fits, not one is ``?``: a reading, if not yet one to store.
+
+        What tells a plate read the right way up from one read upside down
+        (:mod:`lpr.photo_reader`), where the plate bar would only blur the difference.
         """
         characters = [c for row in self.rows for c in row]
         return bool(characters) and self.matches_format and not any(c["unknown"] for c in characters)
@@ -257,4 +272,4 @@ def read_plate(image: Image.Image, classify: Classify, meta: ModelMetadata) -> P
     else:
         probabilities = np.zeros((0, len(meta.labels)), dtype=np.float32)
     rows, readings, matches = decode(segmentation, probabilities, meta)
-    return PlateReading(segmentation, probabilities, rows, readings, matches)
+    return PlateReading(segmentation, probabilities, rows, readings, matches, meta.plate_bar)

@@ -95,8 +95,10 @@ class FoundPlate(BaseModel):
     )
     text: str = Field(description="The rows' texts joined by one space, ? for each unknown character.")
     confident: bool = Field(
-        description="Store without a second look: characters were found, they fit the plate grammar, and not "
-        "one of them is unknown. One doubtful character makes the plate doubtful (any, not the average)."
+        description="Store without a second look: characters were found, they fit the plate grammar, not "
+        "one of them is unknown, and every character's confidence reaches the model's plate bar "
+        "(calibration.plate_threshold in GET /model). One doubtful character makes the plate doubtful "
+        "(any, not the average)."
     )
     matches_format: bool = Field(
         description="Whether the characters fit a zone + lot + class + serial layout."

@@ -194,6 +194,7 @@ def test_calibrate_writes_each_variant_of_the_newest_version_only(
         return {"temperature": 0.5, "ood": {}}
 
     monkeypatch.setattr(calibration, "calibrate_model", fake_fit)
+    monkeypatch.setattr(calibration, "fit_plate_threshold", lambda *a, **k: {"plate_threshold": 0.9})
     results = calibration.calibrate_shipped(tmp_path, data=tmp_path / "unused")
     assert sorted(results) == [f"{DEFAULT_MODEL} {version}", f"{DEFAULT_MODEL}-int8 {version}"]
     assert [p.relative_to(tmp_path).parts[:2] for p in seen] == [
@@ -203,6 +204,7 @@ def test_calibrate_writes_each_variant_of_the_newest_version_only(
     for name in (DEFAULT_MODEL, f"{DEFAULT_MODEL}-int8"):
         meta = json.loads((tmp_path / name / version / "model.json").read_text())
         assert meta["calibration"]["temperature"] == 0.5 and "root" not in meta["dataset"]
+        assert meta["calibration"]["plate_threshold"] == 0.9
     older = json.loads((tmp_path / f"{DEFAULT_MODEL}-int8" / "0.9.0" / "model.json").read_text())
     assert older["calibration"]["temperature"] != 0.5
 
@@ -222,3 +224,16 @@ def test_calibrate_prints_every_source_of_a_multi_source_model() -> None:
                 else f"{r['accuracy']:.2%}"
             )
             assert figure in line and (split == "unknown_val" or f"{r['wrong_not_flagged']:.2%}" in line)
+
+
+def test_the_plate_bar_is_the_lowest_that_keeps_confident_and_wrong_plates_rare() -> None:
+    from training.calibration import choose_plate_threshold
+
+    # Ten confident plates; the wrong ones' least probable characters are 0.90 and 0.96.
+    worst = np.array([0.99, 0.98, 0.90, 0.97, 0.96, 0.995, 0.93, 0.999, 0.985, 0.91])
+    right = np.array([True, True, False, True, False, True, True, True, True, True])
+    confident = np.ones(10, bool)
+    assert choose_plate_threshold(confident, worst, right, max_share=0.1) == pytest.approx(0.91)
+    assert choose_plate_threshold(confident, worst, right, max_share=0.0) == pytest.approx(0.97)
+    # Plates already doubtful count for nothing: with both wrong ones doubtful, no bar is needed.
+    assert choose_plate_threshold(right, worst, right, max_share=0.0) == 0.0

@@ -174,3 +174,34 @@ def test_a_glyph_that_cannot_be_one_symbol_is_doubtful_however_sure_the_model_is
     reasons = [c["reason"] for c in rows[1]]
     assert reasons == [None, "low_confidence", "low_confidence", None]
     assert [c["label"] for c in rows[1]] == ["5", UNREADABLE, UNREADABLE, "9"]
+
+
+def test_a_confident_plate_asks_every_character_to_clear_the_plate_bar() -> None:
+    """A plate is stored as read only when none of its characters is merely probable: one digit at 0.9
+    is answered (above the crop threshold) but makes the plate doubtful under a 0.95 plate bar."""
+    from dataclasses import replace
+
+    from lpr.plate_reader import PlateReading
+
+    probabilities = np.stack([row(label) for label in ("ba", "1", "2", "pa")] + [row("3", 0.9), row("4")])
+    segmentation = plate(4, 2)
+    for meta, confident in ((META, True), (replace(META, plate_threshold=0.95), False)):
+        rows, readings, matches = decode(segmentation, probabilities, meta)
+        reading = PlateReading(segmentation, probabilities, rows, readings, matches, meta.plate_bar)
+        assert not any(c["unknown"] for r in rows for c in r) and reading.all_known
+        assert reading.confident is confident
+    assert META.plate_bar == META.threshold, "metadata without a plate bar keeps the crop threshold"
+
+
+def test_metadata_refuses_a_plate_bar_outside_zero_to_one() -> None:
+    from lpr.model import ModelLoadError
+
+    raw = {
+        "labels": list(LABELS),
+        "version": "0",
+        "preprocessing": InputSpec().to_dict(),
+        "calibration": {"temperature": 1.0, "threshold": 0.4, "plate_threshold": 0.98},
+    }
+    assert ModelMetadata.from_dict(raw).plate_bar == 0.98
+    with pytest.raises(ModelLoadError, match="calibration"):
+        ModelMetadata.from_dict({**raw, "calibration": {**raw["calibration"], "plate_threshold": 1.5}})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,11 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("O", "latin"),
 )
 PROBE_RENDERS = 20
+#: The plate bar is fitted on this many plates composed from validation crops (seed), so
+#: that at most this share of them is answered confident and wrong.
+PLATE_FIT_COUNT = 1000
+PLATE_FIT_SEED = 7
+MAX_PLATES_CONFIDENT_AND_WRONG = 0.01
 
 
 def _log(probabilities: np.ndarray) -> np.ndarray:
@@ -92,6 +98,67 @@ def choose_threshold(confidence: np.ndarray, max_flagged: float = MAX_VALIDATION
     ordered = np.sort(confidence)
     k = int(np.floor(max_flagged * len(ordered)))
     return float(ordered[min(k, len(ordered) - 1)])
+
+
+def choose_plate_threshold(
+    confident: np.ndarray,
+    worst: np.ndarray,
+    right: np.ndarray,
+    max_share: float = MAX_PLATES_CONFIDENT_AND_WRONG,
+) -> float:
+    """Lowest bar on a plate's least probable character keeping confident-and-wrong plates at most
+    ``max_share``; ``confident``: the plates confident before the bar, ``worst``: each plate's
+    least probable character, ``right``: read exactly.
+
+    The lowest, because every notch above it sends more right plates to a person for nothing.
+    Rounded up to the metadata's six decimals, so the rounded bar still excludes what it must.
+    """
+    for bar in np.unique(np.concatenate([[0.0], worst])):
+        if np.mean(confident & (worst >= bar) & ~right) <= max_share:
+            return math.ceil(float(bar) * 1e6) / 1e6
+    return 1.0
+
+
+def fit_plate_threshold(onnx_path: Path, meta: dict, data: str | Path | None = None) -> dict:
+    """The ``plate_threshold`` of a calibration block, fitted on plates of validation crops.
+
+    ``meta`` already holds the block's temperature and crop thresholds: the plates
+    are read exactly as the service reads them, then the bar is chosen.
+    """
+    from lpr.model import ModelMetadata
+    from lpr.plate_reader import read_plate
+    from training.data import recorded_root
+    from training.plates import generate_plates, validation_crops
+
+    home = recorded_root(meta, data)
+    sources = meta["training"]["recipe"].get("sources")
+    crops = validation_crops(home / sources[0] if sources else home, meta)
+    reader_meta = ModelMetadata.from_dict(meta)
+    session = onnx_session(onnx_path)
+    confident, worst, right = [], [], []
+    for plate in generate_plates(crops, count=PLATE_FIT_COUNT, seed=PLATE_FIT_SEED):
+        reading = read_plate(plate.image, lambda x: onnx_predict(session, x), reader_meta)
+        characters = [c for row in reading.rows for c in row]
+        confident.append(reading.confident)
+        worst.append(min((c["confidence"] for c in characters), default=0.0))
+        right.append(reading.labels == plate.rows)
+    confident_, worst_, right_ = np.array(confident), np.array(worst), np.array(right)
+    bar = choose_plate_threshold(confident_, worst_, right_)
+    kept = confident_ & (worst_ >= bar)
+    return {
+        "plate_threshold": bar,
+        "plate_threshold_rule": (
+            f"lowest bar on every character keeping confident-and-wrong plates at most "
+            f"{MAX_PLATES_CONFIDENT_AND_WRONG:.0%} of {PLATE_FIT_COUNT} plates composed from validation "
+            f"crops (seed {PLATE_FIT_SEED})"
+        ),
+        "plate_validation": {
+            "confident_before": round(float(confident_.mean()), 4),
+            "confident_and_wrong_before": round(float((confident_ & ~right_).mean()), 4),
+            "confident": round(float(kept.mean()), 4),
+            "confident_and_wrong": round(float((kept & ~right_).mean()), 4),
+        },
+    }
 
 
 def _ood_report(flagged: np.ndarray, crops: list[OODCrop], worst: int = 5) -> dict:
@@ -250,7 +317,8 @@ def summary(block: dict) -> str:
     return (
         f"T {block['temperature']:.3f}, threshold {block['threshold']:.4f} (fitted on "
         f"{block['validation_size']} validation crops), plate letter slots "
-        f"{block.get('letter_threshold', block['threshold']):.4f}; "
+        f"{block.get('letter_threshold', block['threshold']):.4f}, confident plates "
+        f"{block.get('plate_threshold', block['threshold']):.4f}; "
         f"test ECE {block['ece_test_before']:.4f} -> "
         f"{block['ece_test_after']:.4f}; in-class test crops flagged {block['in_class_test_flagged']:.2%} "
         f"(errors flagged {block['test_errors_flagged']}); out-of-class flagged "
@@ -326,6 +394,7 @@ def calibrate_shipped(
         meta = json.loads(files.metadata.read_text())
         block = calibrate_model(files.onnx, inputs)
         block["ood"]["symbols"] = "held-out half (training.ood.holdout_split)" if exposed else "all"
+        block.update(fit_plate_threshold(files.onnx, {**meta, "calibration": block}, data))
         meta["calibration"] = block
         meta["dataset"] = dataset_record(meta["dataset"])
         files.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

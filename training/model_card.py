@@ -161,6 +161,21 @@ def _letter_line(c: dict) -> str:
         f"\nOn a plate, a zone or class-letter slot reads बा or प only above **{c['letter_threshold']:.4f}** "
         f"(else `?`): the {c['letter_threshold_rule']}. Those slots hold twenty letters of which the model "
         f"knows two; {c['letter_test_flagged']:.2%} of the test बा and प crops fall below it."
+    ) + _plate_line(c)
+
+
+def _plate_line(c: dict) -> str:
+    """The bar every character of a confident plate clears, where the calibration has one."""
+    if "plate_threshold" not in c:
+        return ""
+    v = c["plate_validation"]
+    return (
+        "\n\nA plate is `confident` only when every character's probability is at least "
+        f"**{c['plate_threshold']:.4f}**: the {c['plate_threshold_rule']}. On those validation plates "
+        f"it takes the confident share from {v['confident_before']:.1%} to {v['confident']:.1%} and the "
+        f"confident-and-wrong share from {v['confident_and_wrong_before']:.1%} to "
+        f"{v['confident_and_wrong']:.1%}: a plate system stores what is confident, so a doubtful plate "
+        "goes to a person instead."
     )
 
 
