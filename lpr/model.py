@@ -112,8 +112,8 @@ class ModelMetadata:
         bars = (meta.threshold, meta.letter_bar, meta.plate_bar)
         if not (meta.temperature > 0.0 and all(0.0 <= bar <= 1.0 for bar in bars)):
             raise ModelLoadError(
-                f"metadata 'calibration' is invalid: temperature {meta.temperature} must be > 0 and "
-                f"threshold {meta.threshold} within [0, 1]"
+                f"metadata 'calibration' is invalid: temperature {meta.temperature} must be > 0 and the "
+                f"thresholds {bars} (crop, letter slot, plate) within [0, 1]"
             )
         return meta
 

@@ -139,7 +139,7 @@ def fit_plate_threshold(onnx_path: Path, meta: dict, data: str | Path | None = N
     for plate in generate_plates(crops, count=PLATE_FIT_COUNT, seed=PLATE_FIT_SEED):
         reading = read_plate(plate.image, lambda x: onnx_predict(session, x), reader_meta)
         characters = [c for row in reading.rows for c in row]
-        confident.append(reading.confident)
+        confident.append(reading.all_known)  # confident but for the bar being fitted
         worst.append(min((c["confidence"] for c in characters), default=0.0))
         right.append(reading.labels == plate.rows)
     confident_, worst_, right_ = np.array(confident), np.array(worst), np.array(right)
