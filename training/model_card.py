@@ -276,7 +276,9 @@ def _plates_section(reports: Path) -> str:
 (`lpr/segmentation.py`), reads every character in one batched inference (`{r["model"]}`, the served
 file) and decodes it against the plate grammar (`lpr/plate_grammar.py`: zone + lot + class letter +
 serial); a letter the model does not read, or a doubtful mark, is answered `?`, and the plate is
-`confident` only when no character is. The evaluation reads each plate with that same reader.
+`confident` only when no character is and every character clears the plate bar (fitted on
+validation plates, see the calibration section). The evaluation reads each plate with that same
+reader.
 There is no dataset of whole plates, so it is measured on
 {r["plates"]} synthetic plates ({r["one_row_plates"]} one-row, {r["two_row_plates"]} two-row,
 {r["characters"]} characters) composed by `training/plates.py` from the held-out **test** crops: random
@@ -302,8 +304,8 @@ What is left is mostly the classifier: {len(ceiling["crops_misread"])} test crop
 segmentation can fix those{_plate_only_note(r)}; the original paper reports 75 % of whole plates read.
 
 Answered `confident` on {r["confident_share"]:.2%} of these plates; **confident and wrong on
-{r["false_confident_share"]:.2%}**, the figure a parking system lives with (the goal is under 1 %): the
-crops the model misreads, it misreads with high calibrated confidence.
+{r["false_confident_share"]:.2%}**, the figure a parking system lives with (the goal is under 1 %): what
+is left are test crops the model misreads with very high calibrated confidence, above the plate bar.
 
 ![synthetic plates with the segmenter's boxes and readings](figures/plates_examples.png)
 
