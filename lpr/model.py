@@ -31,6 +31,11 @@ class ModelLoadError(RuntimeError):
     """The model or its metadata is missing or inconsistent; nothing may be served from it."""
 
 
+def _optional_float(block: dict[str, Any], key: str) -> float | None:
+    """A calibration value newer models carry and older ones lack (``None``: fall back)."""
+    return float(block[key]) if key in block else None
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """The parts of a model's ``.json`` that inference relies on, validated once at load."""
@@ -98,12 +103,8 @@ class ModelMetadata:
                 spec=InputSpec.from_dict(raw["preprocessing"]),
                 temperature=float(calibration.get("temperature", 1.0)),
                 threshold=float(calibration.get("threshold", 0.0)),
-                letter_threshold=(
-                    float(calibration["letter_threshold"]) if "letter_threshold" in calibration else None
-                ),
-                plate_threshold=(
-                    float(calibration["plate_threshold"]) if "plate_threshold" in calibration else None
-                ),
+                letter_threshold=_optional_float(calibration, "letter_threshold"),
+                plate_threshold=_optional_float(calibration, "plate_threshold"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"model metadata at {where} lacks a required field: {exc!r}") from exc

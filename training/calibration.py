@@ -29,14 +29,17 @@ from scipy.optimize import minimize_scalar
 
 from lpr.confidence import apply_temperature, unknown
 from lpr.labels import LABELS
+from lpr.model import ModelMetadata
 from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
+from lpr.plate_reader import read_plate
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate, versions
 from training.data import dataset_record
 from training.metrics import expected_calibration_error
 from training.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
 from training.ood import load as load_ood
+from training.plates import Plate, generate_plates
 from training.quantize import INT8_MODEL
 from training.reports import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir
 from training.source_eval import EvaluatedSet, evaluated_sets, source_reports
@@ -119,25 +122,21 @@ def choose_plate_threshold(
     return 1.0
 
 
-def fit_plate_threshold(onnx_path: Path, meta: dict, data: str | Path | None = None) -> dict:
-    """The ``plate_threshold`` of a calibration block, fitted on plates of validation crops.
+def fit_plate_threshold(onnx_path: Path, meta: dict, inputs: EvaluationInputs) -> dict:
+    """The ``plate_threshold`` of a calibration block, fitted on ``inputs.plates``.
 
     ``meta`` already holds the block's temperature and crop thresholds: the plates
     are read exactly as the service reads them, then the bar is chosen.
     """
-    from lpr.model import ModelMetadata
-    from lpr.plate_reader import read_plate
-    from training.data import recorded_root
-    from training.plates import generate_plates, validation_crops
-
-    home = recorded_root(meta, data)
-    sources = meta["training"]["recipe"].get("sources")
-    crops = validation_crops(home / sources[0] if sources else home, meta)
     reader_meta = ModelMetadata.from_dict(meta)
     session = onnx_session(onnx_path)
+
+    def classify(x: np.ndarray) -> np.ndarray:
+        return onnx_predict(session, x)
+
     confident, worst, right = [], [], []
-    for plate in generate_plates(crops, count=PLATE_FIT_COUNT, seed=PLATE_FIT_SEED):
-        reading = read_plate(plate.image, lambda x: onnx_predict(session, x), reader_meta)
+    for plate in inputs.plates:
+        reading = read_plate(plate.image, classify, reader_meta)
         characters = [c for row in reading.rows for c in row]
         confident.append(reading.all_known)  # confident but for the bar being fitted
         worst.append(min((c["confidence"] for c in characters), default=0.0))
@@ -215,6 +214,8 @@ class EvaluationInputs:
     x_probe: np.ndarray
     #: A multi-source model's sets, source by source (:mod:`training.source_eval`).
     sources: tuple[EvaluatedSet, ...] = ()
+    #: Plates composed from the (first source's) validation crops: where the plate bar is fitted.
+    plates: tuple[Plate, ...] = ()
 
     @classmethod
     def build(
@@ -235,6 +236,9 @@ class EvaluationInputs:
             for symbol, kind in PROBES
             for s in range(PROBE_RENDERS)
         ]
+        # The plates' crops are the headline source's validation crops (the LPR ones for a
+        # multi-source model), as `lpr-train plates --split val` composes them.
+        plate_crops = (splits.sources[0].val if splits.sources else val).by_class()
         return cls(
             val.load(spec),
             val.labels,
@@ -244,6 +248,7 @@ class EvaluationInputs:
             crops,
             load_ood(probes, spec),
             tuple(evaluated_sets(splits, spec)),
+            tuple(generate_plates(plate_crops, count=PLATE_FIT_COUNT, seed=PLATE_FIT_SEED)),
         )
 
 
@@ -394,7 +399,7 @@ def calibrate_shipped(
         meta = json.loads(files.metadata.read_text())
         block = calibrate_model(files.onnx, inputs)
         block["ood"]["symbols"] = "held-out half (training.ood.holdout_split)" if exposed else "all"
-        block.update(fit_plate_threshold(files.onnx, {**meta, "calibration": block}, data))
+        block.update(fit_plate_threshold(files.onnx, {**meta, "calibration": block}, inputs))
         meta["calibration"] = block
         meta["dataset"] = dataset_record(meta["dataset"])
         files.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

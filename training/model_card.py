@@ -113,6 +113,7 @@ def _calibration_section(shipped: dict, int8: ModelFiles | None) -> str:
     )
     if probes:
         probes = "\nSingle symbols, dataset look:" + probes
+    bars = _letter_line(c) + _plate_line(c)
     return f"""{title}
 
 The network always answers one of the twelve classes, so the service also says whether to trust
@@ -121,7 +122,7 @@ with T = {c["temperature"]:.3f}, the value minimising the negative log-likelihoo
 {c["validation_size"]} validation crops ({nll}; T < 1 sharpens a model that label smoothing left
 under-confident, T > 1 softens an over-confident one). An answer whose calibrated top probability
 is below **{c["threshold"]:.4f}** carries `"unknown": true`, its label kept as the best guess.
-The threshold is the {c["threshold_rule"]}; the test split was not used for either choice.{_letter_line(c)}
+The threshold is the {c["threshold_rule"]}; the test split was not used for either choice.{bars}
 
 | expected calibration error (15 bins) | before (T = 1) | after (T = {c["temperature"]:.3f}) |
 |---|---|---|
@@ -161,7 +162,7 @@ def _letter_line(c: dict) -> str:
         f"\nOn a plate, a zone or class-letter slot reads बा or प only above **{c['letter_threshold']:.4f}** "
         f"(else `?`): the {c['letter_threshold_rule']}. Those slots hold twenty letters of which the model "
         f"knows two; {c['letter_test_flagged']:.2%} of the test बा and प crops fall below it."
-    ) + _plate_line(c)
+    )
 
 
 def _plate_line(c: dict) -> str:
