@@ -159,6 +159,13 @@ class DetectorMetadata:
     def load(cls, path: Path) -> DetectorMetadata:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot read detector metadata {path}: {exc}") from exc
+        return cls.from_dict(raw, where=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "metadata") -> DetectorMetadata:
+        try:
             channels = list(raw["output"]["channels"])
             meta = cls(
                 raw=raw,
@@ -167,10 +174,10 @@ class DetectorMetadata:
                 spec=DetectorSpec.from_dict(raw["input"]),
                 min_score=float(raw.get("min_score", MIN_SCORE)),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelLoadError(f"cannot read detector metadata {path}: {exc}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"cannot read detector metadata {where}: {exc}") from exc
         if channels != list(HEAD):
-            raise ModelLoadError(f"{path}: detector head {channels} is not {list(HEAD)}")
+            raise ModelLoadError(f"{where}: detector head {channels} is not {list(HEAD)}")
         return meta
 
 
