@@ -47,8 +47,8 @@ from lpr.model import Model
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, REFERENCE_MODEL, ModelFiles, locate, versions
 from service.config import Settings
-from training.data import Split, open_dataset
-from training.timing import Timing, time_calls
+from training.common.timing import Timing, time_calls
+from training.data.dataset import Split, open_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "lpr"

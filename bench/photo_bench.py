@@ -33,7 +33,7 @@ from lpr.detection import Detector
 from lpr.model import Model
 from lpr.photo_reader import read_photo
 from service.config import Settings
-from training.timing import time_calls
+from training.common.timing import time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "plate-photos"

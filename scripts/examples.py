@@ -42,7 +42,7 @@ BLOCK = re.compile(
 
 
 def plate_png() -> bytes:
-    from training.plates import DEFAULT_SEED, generate_plates
+    from training.synthesis.plates import DEFAULT_SEED, generate_plates
 
     plates = list(generate_plates(TEST_CROPS, count=PLATE_INDEX + 1, seed=DEFAULT_SEED))
     buffer = io.BytesIO()

@@ -15,8 +15,8 @@ from lpr.labels import LABELS
 from lpr.model import ModelMetadata
 from lpr.repository import DEFAULT_MODEL, locate
 from service.config import Settings
-from training.calibration import OOD_SEED, choose_threshold, fit_temperature, nll
-from training.ood import FONT_PACKAGES, generate, holdout_split, missing_fonts, render
+from training.evaluation.calibration import OOD_SEED, choose_threshold, fit_temperature, nll
+from training.synthesis.ood import FONT_PACKAGES, generate, holdout_split, missing_fonts, render
 
 needs_fonts = pytest.mark.skipif(
     bool(missing_fonts()),
@@ -179,7 +179,7 @@ def test_calibrate_writes_each_variant_of_the_newest_version_only(
     int8 variant of that same version, never an older int8 (the fit itself is stubbed out here)."""
     import shutil
 
-    from training import calibration
+    from training.evaluation import calibration
 
     source = Path(__file__).resolve().parents[1] / "models"
     version = locate(source, DEFAULT_MODEL).version
@@ -211,7 +211,7 @@ def test_calibrate_writes_each_variant_of_the_newest_version_only(
 
 def test_calibrate_prints_every_source_of_a_multi_source_model() -> None:
     """``lpr-train calibrate`` prints each source's figures, the ones the real-variety issue asks for."""
-    from training.calibration import summary
+    from training.evaluation.calibration import summary
 
     block = json.loads(locate(ROOT / "models", DEFAULT_MODEL).metadata.read_text())["calibration"]
     printed = summary(block).splitlines()
@@ -227,7 +227,7 @@ def test_calibrate_prints_every_source_of_a_multi_source_model() -> None:
 
 
 def test_the_plate_bar_is_the_lowest_that_keeps_confident_and_wrong_plates_rare() -> None:
-    from training.calibration import choose_plate_threshold
+    from training.evaluation.calibration import choose_plate_threshold
 
     # Ten confident plates; the wrong ones' least probable characters are 0.90 and 0.96.
     worst = np.array([0.99, 0.98, 0.90, 0.97, 0.96, 0.995, 0.93, 0.999, 0.985, 0.91])

@@ -19,7 +19,7 @@ pytest.importorskip("tensorflow", reason="the training extra is not installed")
 
 from test_sources import synthetic_home
 
-from training.recipes import RECIPES, SHIPPED
+from training.fitting.recipes import RECIPES, SHIPPED
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_a_multi_source_run_records_every_source_and_fits_the_real_unknowns(mult
 
 def tiny_loso(home: Path, tmp_path: Path) -> dict:
     """Leave-one-source-out of the shipped recipe cut to one epoch without rendered outliers."""
-    from training.loso import leave_one_source_out
+    from training.evaluation.loso import leave_one_source_out
 
     RECIPES["tiny-loso"] = dataclasses.replace(RECIPES[SHIPPED], outlier_exposure=0.0, epochs=1)
     try:

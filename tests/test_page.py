@@ -415,7 +415,7 @@ def test_a_car_plate_shows_its_unknown_letter_the_candidates_and_a_doubtful_verd
     page: Any, live_server: str, tmp_path: Path
 ) -> None:
     """A plate with a letter the model does not read: the page shows ?, why, the candidates, and doubt."""
-    from training.plates import DEFAULT_SEED, generate_plates
+    from training.synthesis.plates import DEFAULT_SEED, generate_plates
 
     plate = list(generate_plates(TEST_CROPS, count=5, seed=DEFAULT_SEED, foreign=1.0))[4]
     path = tmp_path / "car.png"

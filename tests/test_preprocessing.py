@@ -129,7 +129,7 @@ def test_the_tight_crop_ignores_the_outer_percent_of_ink() -> None:
 
 
 def test_frame_strips_in_augmentation_hug_an_edge() -> None:
-    from training.augment import ink_variant
+    from training.synthesis.augment import ink_variant
 
     mask = np.zeros((64, 64), dtype=bool)
     mask[16:48, 24:40] = True
@@ -143,7 +143,7 @@ def test_frame_strips_in_augmentation_hug_an_edge() -> None:
 
 
 def test_rings_in_augmentation_frame_the_whole_glyph() -> None:
-    from training.augment import ink_variant
+    from training.synthesis.augment import ink_variant
 
     glyph = np.zeros((64, 48), dtype=bool)
     glyph[16:48, 18:30] = True
@@ -159,7 +159,7 @@ def test_rings_in_augmentation_frame_the_whole_glyph() -> None:
 
 def test_neighbour_slivers_in_augmentation_sit_beside_the_glyph() -> None:
     """A variant with a neighbour keeps the glyph whole and adds a sliver of the other one past a gap."""
-    from training.augment import ink_variant
+    from training.synthesis.augment import ink_variant
 
     glyph = np.zeros((40, 30), dtype=bool)
     glyph[5:35, 10:20] = True

@@ -90,7 +90,7 @@ def test_the_repository_holds_what_the_service_and_quantize_expect(
     shipped: ModelFiles, metadata: dict
 ) -> None:
     """The served name is the variant quantize chose; each version folder is named by its metadata."""
-    from training.quantize import INT8_MODEL
+    from training.release.quantize import INT8_MODEL
 
     chosen = metadata["quantization"]["served_by_default"]
     assert {"int8": INT8_MODEL, "float32": DEFAULT_MODEL}[chosen] == SERVED_MODEL
@@ -128,8 +128,8 @@ def test_no_shipped_metadata_holds_an_absolute_path() -> None:
 
 def test_the_recorded_data_is_found_beside_the_checkout(metadata: dict) -> None:
     """``calibrate`` and ``quantize`` find the data the metadata records and rebuild its splits."""
-    from training.data import recorded_root
-    from training.sources import model_splits
+    from training.data.dataset import recorded_root
+    from training.data.sources import model_splits
 
     assert recorded_root(metadata) == SHARED / "data"
     assert recorded_root(metadata, "/elsewhere") == Path("/elsewhere")
@@ -139,7 +139,7 @@ def test_the_recorded_data_is_found_beside_the_checkout(metadata: dict) -> None:
 
 def test_metadata_records_every_source_so_a_retrain_reads_the_same_crops(metadata: dict) -> None:
     """Which sources, how many crops each, and their hashes: rebuilt from the files, they match."""
-    from training.sources import model_splits
+    from training.data.sources import model_splits
 
     recorded = metadata["dataset"]["sources"]
     assert [r["name"] for r in recorded] == list(metadata["training"]["recipe"]["sources"])
@@ -162,7 +162,7 @@ def test_metadata_describes_labels_input_and_training(metadata: dict) -> None:
     assert isinstance(metadata["seed"], int)
     # A recipe of ours, trained with outlier exposure, exactly as RECIPES lists it: so
     # `lpr-train train` (whose default is SHIPPED) retrains this very model.
-    from training.recipes import RECIPES, SHIPPED
+    from training.fitting.recipes import RECIPES, SHIPPED
 
     assert metadata["architecture"] == SHIPPED
     recipe = RECIPES[metadata["architecture"]]

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from lpr.labels import LABELS
-from training.grouping import cluster, grouped_split, near_duplicate_groups, signature
-from training.sources import SOURCES, open_sources, recipe_splits
+from training.data.grouping import cluster, grouped_split, near_duplicate_groups, signature
+from training.data.sources import SOURCES, open_sources, recipe_splits
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HOME = SHARED / "data"

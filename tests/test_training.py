@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="the training extra is not installed")
 
 from lpr.labels import DEVANAGARI, LABELS
-from training.data import open_dataset, stratified_split
+from training.data.dataset import open_dataset, stratified_split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = SHARED / "data" / "lpr"
@@ -96,8 +96,8 @@ def test_unknown_layout_is_a_clear_error(tmp_path: Path) -> None:
 def test_reference_model_is_the_published_design() -> None:
     import keras
 
-    from training.models import build, count_flops
-    from training.recipes import RECIPES
+    from training.fitting.models import build, count_flops
+    from training.fitting.recipes import RECIPES
 
     model = build(RECIPES["reference"], steps_per_epoch=1)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -118,8 +118,8 @@ def test_compact_model_folds_every_pixel_and_halves_the_compute() -> None:
     import keras
     import tensorflow as tf
 
-    from training.models import build, count_flops, space_to_depth
-    from training.recipes import RECIPES
+    from training.fitting.models import build, count_flops, space_to_depth
+    from training.fitting.recipes import RECIPES
 
     x = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
     inputs = keras.Input((32, 32, 1))
@@ -163,7 +163,7 @@ def test_exported_onnx_matches_keras_on_the_test_split(smoke_run: Path) -> None:
     import onnxruntime as ort
 
     from lpr.hashing import sha256_file
-    from training.export import PARITY_TOLERANCE
+    from training.release.export import PARITY_TOLERANCE
 
     meta = json.loads((smoke_run / "model.json").read_text())
     assert meta["parity"]["n"] == 403 and meta["parity"]["argmax_mismatches"] == 0
@@ -181,7 +181,7 @@ def test_exported_onnx_matches_keras_on_the_test_split(smoke_run: Path) -> None:
 
 
 def test_parity_check_rejects_a_disagreeing_model() -> None:
-    from training.export import ParityError, check_parity
+    from training.release.export import ParityError, check_parity
 
     p = np.full((3, 12), 1 / 12, dtype=np.float32)
     p[:, 0] += 0.1
@@ -204,7 +204,7 @@ def test_ship_writes_a_new_version_folder_and_never_overwrites_one(smoke_run: Pa
     from lpr.hashing import sha256_file
     from lpr.model import Model
     from lpr.repository import locate
-    from training.ship import VersionExistsError, ship
+    from training.release.ship import VersionExistsError, ship
 
     repository, reports = tmp_path / "models", tmp_path / "reports"
     written = ship(smoke_run, repository, name="lpr-smoke", reports=reports)
@@ -230,7 +230,7 @@ def test_ship_writes_a_new_version_folder_and_never_overwrites_one(smoke_run: Pa
 
 
 def test_figures_of_the_shipped_names_keep_their_places(tmp_path: Path) -> None:
-    from training.reports import figures_dir
+    from training.common.outputs import figures_dir
 
     assert figures_dir(tmp_path, "lpr-default") == tmp_path / "figures"
     assert figures_dir(tmp_path, "lpr-reference") == tmp_path / "reference" / "figures"
@@ -240,7 +240,7 @@ def test_figures_of_the_shipped_names_keep_their_places(tmp_path: Path) -> None:
 def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
     """``default`` (model 1.0.0) stays reproducible; ``default-oe`` adds outliers, frame strips, epochs."""
 
-    from training.recipes import RECIPES
+    from training.fitting.recipes import RECIPES
 
     assert RECIPES["default"].outlier_exposure == 0
     assert RECIPES["default-oe"].outlier_exposure > 0
@@ -257,7 +257,7 @@ def test_outlier_exposure_recipe_is_default_plus_outliers_only() -> None:
 
 def test_compact_ink16_is_compact_oe_with_more_ink_variants_only() -> None:
     """1.3.0's recipe stays reproducible; 1.4.0 changes the variant count and nothing else."""
-    from training.recipes import RECIPES
+    from training.fitting.recipes import RECIPES
 
     newer, older = RECIPES["compact-ink16"], RECIPES["compact-oe"]
     assert newer.ink_copies == 4 * older.ink_copies
@@ -266,8 +266,8 @@ def test_compact_ink16_is_compact_oe_with_more_ink_variants_only() -> None:
 
 def test_the_shipped_recipe_is_compact_ink16s_network_on_every_source() -> None:
     """1.5.0 keeps 1.4.0's network (so its speed) and reads the three real sources, real च included."""
-    from training.recipes import RECIPES, SHIPPED
-    from training.sources import SOURCES
+    from training.data.sources import SOURCES
+    from training.fitting.recipes import RECIPES, SHIPPED
 
     shipped, older = RECIPES[SHIPPED], RECIPES["compact-ink16"]
     assert (shipped.arch, shipped.stages, shipped.input) == (older.arch, older.stages, older.input)
@@ -278,7 +278,7 @@ def test_the_shipped_recipe_is_compact_ink16s_network_on_every_source() -> None:
 
 def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:
     """The gap between reading crops alone and reading plates is itemised, crop by crop."""
-    from training.model_card import _plate_only_note
+    from training.reports.model_card import _plate_only_note
 
     plates = {
         "crop_by_crop": {"crops_misread": ["0/86.jpg"]},
@@ -307,7 +307,7 @@ def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:
 
 def test_the_cli_offers_every_recipe_and_trains_the_shipped_one_by_default() -> None:
     from training.cli import _parser
-    from training.recipes import RECIPES, SHIPPED
+    from training.fitting.recipes import RECIPES, SHIPPED
 
     train = _parser()._subparsers._group_actions[0].choices["train"]
     arch = next(action for action in train._actions if action.dest == "arch")
@@ -347,8 +347,8 @@ def test_make_docker_and_compose_train_the_shipped_recipe_by_default() -> None:
 def test_outliers_are_appended_with_uniform_targets_the_loss_wants_matched() -> None:
     import keras
 
-    from training.outlier_exposure import with_outliers
-    from training.recipes import RECIPES
+    from training.fitting.outlier_exposure import with_outliers
+    from training.fitting.recipes import RECIPES
 
     x_fit = np.zeros((3, 32, 32, 1), np.float32)
     x_out = np.ones((2, 32, 32, 1), np.float32)
@@ -365,7 +365,14 @@ def test_outliers_are_appended_with_uniform_targets_the_loss_wants_matched() -> 
 
 
 def test_outliers_never_show_the_held_out_symbols_or_fonts() -> None:
-    from training.ood import FULL, HELD_OUT_FONTS, LOOKALIKES, generate, holdout_split, missing_fonts
+    from training.synthesis.ood import (
+        FULL,
+        HELD_OUT_FONTS,
+        LOOKALIKES,
+        generate,
+        holdout_split,
+        missing_fonts,
+    )
 
     training, held_out = holdout_split()
     assert holdout_split() == (training, held_out), "the split is fixed, not random"
@@ -385,7 +392,7 @@ def test_outliers_never_show_the_held_out_symbols_or_fonts() -> None:
 
 def test_hand_painted_letters_keep_their_shape_but_lose_the_fonts_even_stroke() -> None:
     """Plate letters are brushed: the look bends and re-weights a glyph, seeded, without erasing it."""
-    from training.ood import FONTS, _render_glyph, hand_painted, missing_fonts
+    from training.synthesis.ood import FONTS, _render_glyph, hand_painted, missing_fonts
 
     if missing_fonts():
         pytest.skip("rendering needs the Debian fonts")

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
-from training.data import DATA_HOME
-from training.recipes import RECIPES, SHIPPED
-from training.reports import REPORTS
+from training.common.outputs import REPORTS
+from training.data.dataset import DATA_HOME
+from training.fitting.recipes import RECIPES, SHIPPED
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _refresh_card(models: str, reports: str) -> None:
     """Bring the card's report-only sections up to date (``training.model_card.refresh_card``)."""
-    from training.model_card import refresh_card
+    from training.reports.model_card import refresh_card
 
     card = refresh_card(models, reports)
     if card is not None:
@@ -177,8 +177,8 @@ def _refresh_card(models: str, reports: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "train":
-        from training.evaluate import evaluate_and_export
-        from training.train import train
+        from training.evaluation.evaluate import evaluate_and_export
+        from training.fitting.train import train
 
         run = train(
             args.data,
@@ -193,18 +193,18 @@ def main(argv: list[str] | None = None) -> int:
             evaluate_and_export(run)
         print(f"run folder: {run}")
     elif args.command == "evaluate" and args.run:
-        from training.evaluate import evaluate_and_export
+        from training.evaluation.evaluate import evaluate_and_export
 
         evaluate_and_export(args.run)
     elif args.command == "evaluate":
-        from training.loso import leave_one_source_out
+        from training.evaluation.loso import leave_one_source_out
 
         report = leave_one_source_out(args.data, args.out, args.arch, args.seed, args.epochs, args.reports)
         for row in report["rows"]:
             cells = ", ".join(f"{name} ({s['set']}) {s['accuracy']:.2%}" for name, s in row["scores"].items())
             print(f"without {row['left_out']}: {cells}")
     elif args.command == "ship":
-        from training.ship import ship
+        from training.release.ship import ship
 
         written = ship(
             args.run, args.models, args.name, include_keras=args.keras, force=args.force, reports=args.reports
@@ -212,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in written:
             print(f"wrote {path}")
     elif args.command == "card":
-        from training.model_card import write_card
+        from training.reports.model_card import write_card
 
         print(f"wrote {write_card(args.default, args.models, args.reports)}")
     elif args.command == "quantize":
-        from training.quantize import quantize_shipped
+        from training.release.quantize import quantize_shipped
 
         result = quantize_shipped(args.models, data=args.data)
         for kind in ("float32", "int8"):
@@ -230,14 +230,14 @@ def main(argv: list[str] | None = None) -> int:
             f"int8 meets the bar: {result['int8_qualifies']}; served: {result['served_by_default']}"
         )
     elif args.command == "calibrate":
-        from training.calibration import calibrate_shipped, summary
+        from training.evaluation.calibration import calibrate_shipped, summary
 
         calibrated = calibrate_shipped(args.models, args.data, figure=args.figure, reports=args.reports)
         for name, block in calibrated.items():
             print(f"{name}: {summary(block)}")
         _refresh_card(args.models, args.reports)
     elif args.command == "plates":
-        from training.plates import run_plate_eval
+        from training.synthesis.plates import run_plate_eval
 
         chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
         report = run_plate_eval(
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run is None:
             _refresh_card(args.models, args.reports)
     elif args.command == "detector":
-        from training.detector import ship_detector, train_detector
+        from training.fitting.detector import ship_detector, train_detector
 
         chosen = {k: v for k, v in (("scenes", args.scenes), ("epochs", args.epochs)) if v is not None}
         run = train_detector(args.data, args.out, seed=args.seed, **chosen)
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in ship_detector(run, args.models, force=args.force):
                 print(f"wrote {path}")
     elif args.command == "photos":
-        from training.photo_eval import run_photo_eval
+        from training.evaluation.photo_eval import run_photo_eval
 
         report = run_photo_eval(args.data, args.models, args.reports)
         det, e2e = report["detection_validation"], report["end_to_end"]
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         _refresh_card(args.models, args.reports)
     elif args.command == "preprocess":
-        from training.figures import preprocessing_proof
+        from training.common.figures import preprocessing_proof
 
         print(f"wrote {preprocessing_proof(args.images, Path(args.out), args.size)}")
     return 0

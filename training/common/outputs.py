@@ -11,7 +11,7 @@ from pathlib import Path
 from lpr.repository import DEFAULT_MODEL, REFERENCE_MODEL
 
 #: The checkout's reports folder.
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
 
 MODEL_CARD = "MODEL_CARD.md"
 #: ``lpr-train plates`` on plates of test crops (what the card reports) and of validation crops.

@@ -27,7 +27,7 @@ from lpr.preprocessing import InputSpec, load_file
 
 #: Where datasets live beside the checkout (``../shared/data``): shipped metadata names its
 #: dataset by folder name only, and is looked up here unless a root is given.
-DATA_HOME = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_HOME = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 

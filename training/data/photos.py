@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from lpr.detection import PAD_VALUE, DetectorSpec
-from training.grouping import cluster, signature
+from training.data.grouping import cluster, signature
 
 #: Share of photos' plate groups held out for validation.
 VAL_FRACTION = 0.2

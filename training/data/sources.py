@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from lpr.labels import LABELS
-from training.data import (
+from training.data.dataset import (
     DATA_HOME,
     IMAGE_SUFFIXES,
     Split,
@@ -44,7 +44,7 @@ from training.data import (
     recorded_root,
     stratified_split,
 )
-from training.grouping import grouped_split, near_duplicate_groups
+from training.data.grouping import grouped_split, near_duplicate_groups
 
 #: Folder names of real crops outside the twelve classes, and the letter each is.
 UNKNOWN_FOLDERS: dict[str, str] = {"cha": "च"}

@@ -35,15 +35,15 @@ from lpr.onnx import session as onnx_session
 from lpr.plate_reader import read_plate
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate, versions
-from training.data import dataset_record
-from training.metrics import expected_calibration_error
-from training.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
-from training.ood import load as load_ood
-from training.plates import Plate, generate_plates
-from training.quantize import INT8_MODEL
-from training.reports import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir
-from training.source_eval import EvaluatedSet, evaluated_sets, source_reports
-from training.sources import model_splits
+from training.common.metrics import expected_calibration_error
+from training.common.outputs import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir
+from training.data.dataset import dataset_record
+from training.data.sources import model_splits
+from training.evaluation.source_eval import EvaluatedSet, evaluated_sets, source_reports
+from training.release.quantize import INT8_MODEL
+from training.synthesis.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
+from training.synthesis.ood import load as load_ood
+from training.synthesis.plates import Plate, generate_plates
 
 #: Share of in-class validation crops the threshold may flag.
 MAX_VALIDATION_FLAGGED = 0.005
@@ -415,7 +415,7 @@ def calibrate_shipped(
 
 def reliability_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path) -> Path:
     """The reliability diagram of every source's in-class sets, calibrated as the service answers."""
-    from training.figures import reliability  # matplotlib: only when a figure is asked for
+    from training.common.figures import reliability  # matplotlib: only when a figure is asked for
 
     session = onnx_session(onnx_path)
     curves = {

@@ -16,10 +16,10 @@ from lpr.labels import LABELS
 from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
-from training import figures
-from training.export import check_parity, metadata, to_onnx, write_metadata
-from training.metrics import score
-from training.sources import recipe_splits
+from training.common import figures
+from training.common.metrics import score
+from training.data.sources import recipe_splits
+from training.release.export import check_parity, metadata, to_onnx, write_metadata
 
 
 def _run_info(run_dir: Path) -> dict:

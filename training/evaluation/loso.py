@@ -23,11 +23,11 @@ import numpy as np
 
 from lpr.labels import LABELS
 from lpr.preprocessing import InputSpec
-from training.data import Split
-from training.recipes import SHIPPED
-from training.reports import LOSO_REPORT, REPORTS
-from training.source_eval import per_class_accuracy
-from training.sources import SOURCES, SourceSplit, concatenated, open_sources
+from training.common.outputs import LOSO_REPORT, REPORTS
+from training.data.dataset import Split
+from training.data.sources import SOURCES, SourceSplit, concatenated, open_sources
+from training.evaluation.source_eval import per_class_accuracy
+from training.fitting.recipes import SHIPPED
 
 
 def origins(sources: tuple[str, ...]) -> list[str]:
@@ -88,7 +88,7 @@ def leave_one_source_out(
     """Train ``arch`` once per left-out origin, score every source, write ``reports/loso.json``."""
     import keras  # training-only: TensorFlow is imported when a run is trained or read
 
-    from training.train import resolve_recipe, train
+    from training.fitting.train import resolve_recipe, train
 
     recipe = resolve_recipe(arch, epochs)
     if len(origins(recipe.sources)) < 2:

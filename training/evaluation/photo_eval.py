@@ -34,9 +34,9 @@ from lpr.model import Model
 from lpr.photo_reader import PhotoReading, read_photo
 from lpr.plate_reader import UNREADABLE, read_plate
 from lpr.repository import locate
-from training.detector import match
-from training.photos import Photo, open_photos
-from training.reports import REPORTS, figures_dir
+from training.common.outputs import REPORTS, figures_dir
+from training.data.photos import Photo, open_photos
+from training.fitting.detector import match
 
 PHOTOS_REPORT = "photos_eval.json"
 PHOTOS_FIGURE = "photos_examples.png"
@@ -190,7 +190,7 @@ def _no_plate(read: Callable[[bytes], PhotoReading], views: list[Image.Image]) -
 def _tight_crops(
     read: Callable[[bytes], PhotoReading], model: Model, data_home: Path, count: int
 ) -> dict[str, Any]:
-    from training.plates import generate_plates
+    from training.synthesis.plates import generate_plates
 
     whole = same = 0
     plates = list(generate_plates(data_home / "lpr" / "test", count=count))
@@ -254,7 +254,7 @@ def run_photo_eval(
     tight: int = 100,
 ) -> dict[str, Any]:
     """Every figure of the module docstring, written to ``reports/photos_eval.json`` with the figure."""
-    from training.plates import served_files
+    from training.synthesis.plates import served_files
 
     data_home, reports = Path(data_home), Path(reports)
     files = served_files(repository)

@@ -24,9 +24,9 @@ import numpy as np
 from lpr.confidence import apply_temperature, unknown
 from lpr.labels import LABELS
 from lpr.preprocessing import InputSpec
-from training.data import Split
-from training.metrics import expected_calibration_error
-from training.sources import Splits
+from training.common.metrics import expected_calibration_error
+from training.data.dataset import Split
+from training.data.sources import Splits
 
 
 @dataclass(frozen=True)

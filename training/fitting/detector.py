@@ -31,7 +31,7 @@ from lpr.detection import (
 )
 from lpr.hashing import sha256_file
 from lpr.repository import place
-from training.photos import Photo, SceneMaker, open_photos, split_photos, targets
+from training.data.photos import Photo, SceneMaker, open_photos, split_photos, targets
 
 #: Version of the detector a run makes; a new recipe is a new version.
 VERSION = "1.0.0"
@@ -91,7 +91,7 @@ def detector_loss(y_true: Any, y_pred: Any) -> Any:
 
 def synthetic_plates(data_home: Path, count: int, seed: int) -> list[Any]:
     """Rendered plates from the LPR *training* crops (``training.plates``): tight crops and paste-ins."""
-    from training.plates import generate_plates
+    from training.synthesis.plates import generate_plates
 
     return [p.image for p in generate_plates(data_home / "lpr" / "train", count=count, seed=seed)]
 
@@ -169,7 +169,7 @@ def train_detector(
     import keras
     import tensorflow as tf
 
-    from training.export import OPSET
+    from training.release.export import OPSET
 
     data_home, out = Path(data_home), Path(out)
     out.mkdir(parents=True, exist_ok=True)

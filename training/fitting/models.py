@@ -15,7 +15,7 @@ import keras
 from keras import layers
 
 from lpr.labels import NUM_CLASSES
-from training.recipes import Recipe
+from training.fitting.recipes import Recipe
 
 
 def augmenter(recipe: Recipe, seed: int) -> keras.Sequential:

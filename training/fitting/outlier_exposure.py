@@ -22,7 +22,7 @@ import numpy as np
 
 from lpr.labels import NUM_CLASSES
 from lpr.preprocessing import InputSpec
-from training.ood import generate, holdout_split, load
+from training.synthesis.ood import generate, holdout_split, load
 
 #: Added to the training seed for the outliers' generator: never the evaluation
 #: seed (2024) nor the probe renders' seeds (0-19) for any sane training seed.

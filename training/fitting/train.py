@@ -23,12 +23,12 @@ import numpy as np
 import tensorflow as tf
 
 from lpr.labels import LABELS, NUM_CLASSES
-from training.augment import augmented_inputs, load_masks
-from training.data import Split, open_dataset
-from training.models import augmenter, build, count_flops
-from training.outlier_exposure import describe, outlier_count, outlier_set, with_outliers
-from training.recipes import RECIPES, SHIPPED, Recipe
-from training.sources import Splits, recipe_splits
+from training.data.dataset import Split, open_dataset
+from training.data.sources import Splits, recipe_splits
+from training.fitting.models import augmenter, build, count_flops
+from training.fitting.outlier_exposure import describe, outlier_count, outlier_set, with_outliers
+from training.fitting.recipes import RECIPES, SHIPPED, Recipe
+from training.synthesis.augment import augmented_inputs, load_masks
 
 
 def seed_everything(seed: int) -> None:

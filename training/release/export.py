@@ -20,7 +20,7 @@ import tf2onnx
 from lpr.hashing import sha256_file
 from lpr.labels import DEVANAGARI, LABELS, NUM_CLASSES
 from lpr.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE, InputSpec
-from training.data import dataset_record
+from training.data.dataset import dataset_record
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4

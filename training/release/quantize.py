@@ -24,10 +24,10 @@ from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, MODEL_FILE, locate, place
-from training.data import dataset_record
-from training.metrics import score
-from training.sources import model_splits
-from training.timing import ms_per_image
+from training.common.metrics import score
+from training.common.timing import ms_per_image
+from training.data.dataset import dataset_record
+from training.data.sources import model_splits
 
 #: The int8 variant of the shipped model, shipped under the same version.
 INT8_MODEL = f"{DEFAULT_MODEL}-int8"

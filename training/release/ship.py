@@ -15,11 +15,11 @@ from pathlib import Path
 
 from lpr.hashing import sha256_file
 from lpr.repository import DEFAULT_MODEL, MODEL_FILE, ModelFiles, place
-from training.data import dataset_record
-from training.figures import preprocessing_proof
-from training.reports import REPORTS, figures_dir
+from training.common.figures import preprocessing_proof
+from training.common.outputs import REPORTS, figures_dir
+from training.data.dataset import dataset_record
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 
 #: Figures of the shipped run that the model card links to.
 FIGURES = (

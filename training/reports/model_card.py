@@ -18,8 +18,7 @@ from lpr.onnx import session as onnx_session
 from lpr.plate_reader import UNREADABLE
 from lpr.preprocessing import InputSpec, load_file
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, REFERENCE_MODEL, ModelFiles, locate, versions
-from training.recipes import RECIPES
-from training.reports import (
+from training.common.outputs import (
     LOSO_REPORT,
     MODEL_CARD,
     PLATES_EVAL,
@@ -28,9 +27,10 @@ from training.reports import (
     RELIABILITY_FIGURE,
     REPORTS,
 )
-from training.timing import ms_per_image
+from training.common.timing import ms_per_image
+from training.fitting.recipes import RECIPES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO.parent / "shared" / "samples"
 
 
@@ -191,7 +191,7 @@ REFRESHED = (
 
 def refresh_card(repository: str | Path = DEFAULT_REPOSITORY, reports: str | Path = REPORTS) -> Path | None:
     """Rewrite the card's calibration, sources, plates and photos sections in place; None without a card."""
-    from training.quantize import INT8_MODEL
+    from training.release.quantize import INT8_MODEL
 
     repository, reports = Path(repository), Path(reports)
     card = reports / MODEL_CARD
@@ -555,7 +555,7 @@ PHOTOS_MARKERS = ("<!-- photos -->", "<!-- /photos -->")
 
 def photos_section(reports: Path) -> str:
     """Whole photos (``lpr-train photos``): detection, end to end, no plate, tight crops, and the grid."""
-    from training.photo_eval import PHOTOS_FIGURE, PHOTOS_REPORT
+    from training.evaluation.photo_eval import PHOTOS_FIGURE, PHOTOS_REPORT
 
     path = Path(reports) / PHOTOS_REPORT
     begin, end = PHOTOS_MARKERS
@@ -618,7 +618,7 @@ def write_card(
 
     Writes ``<reports>/MODEL_CARD.md`` (and the README's copy of the headline table).
     """
-    from training.quantize import INT8_MODEL
+    from training.release.quantize import INT8_MODEL
 
     repository, reports = Path(repository), Path(reports)
     shipped_files = locate(repository, DEFAULT_MODEL)

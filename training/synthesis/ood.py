@@ -38,7 +38,7 @@ from scipy import ndimage
 
 from lpr.labels import DEVANAGARI
 from lpr.preprocessing import InputSpec, preprocess_bytes
-from training.augment import edge_band
+from training.synthesis.augment import edge_band
 
 #: Font files used, with the Debian package that ships each. Explicit files (not
 #: a glob over a folder) so that extra packages installed on one machine do not

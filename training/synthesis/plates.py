@@ -40,7 +40,7 @@ from lpr.plate_reader import UNREADABLE, decode, read_plate
 from lpr.preprocessing import binarise, load_file
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, ModelFiles, locate
 from lpr.segmentation import segment
-from training.reports import (
+from training.common.outputs import (
     PLATES_EVAL,
     PLATES_EVAL_FOREIGN,
     PLATES_EVAL_VAL,
@@ -113,7 +113,7 @@ class CropDealer:
 
         ``key`` names its mask for :meth:`mask`; the truth label is ``?``, what the reader must answer.
         """
-        from training.ood import _fit_square, _render_glyph, hand_painted
+        from training.synthesis.ood import _fit_square, _render_glyph, hand_painted
 
         letters = [
             g for name, g in (ZONES if slot == "zone" else CLASS_LETTERS).items() if name not in LABELS
@@ -305,7 +305,7 @@ def crops_in(folder: str | Path) -> dict[str, list[Path]]:
 
 def validation_crops(data: str | Path, meta: dict[str, Any]) -> dict[str, list[Path]]:
     """The shipped model's validation crops (never trained on): where the segmenter was developed."""
-    from training.sources import recipe_splits
+    from training.data.sources import recipe_splits
 
     recipe, data = meta["training"]["recipe"], Path(data)
     if not recipe.get("sources"):
@@ -333,7 +333,7 @@ def generate_plates(
     foreign_rng = np.random.default_rng([seed, FOREIGN_SEED]) if foreign > 0 else None
     fonts: tuple[str, ...] = ()
     if foreign > 0:
-        from training.ood import HELD_OUT_FONTS, require_fonts
+        from training.synthesis.ood import HELD_OUT_FONTS, require_fonts
 
         require_fonts()
         fonts = HELD_OUT_FONTS["devanagari"]
@@ -547,7 +547,7 @@ def served_files(repository: str | Path) -> ModelFiles:
     shipped = locate(repository, DEFAULT_MODEL)
     meta = json.loads(shipped.metadata.read_text())
     if (meta.get("quantization") or {}).get("served_by_default") == "int8":
-        from training.quantize import INT8_MODEL
+        from training.release.quantize import INT8_MODEL
 
         return locate(repository, INT8_MODEL, shipped.version)
     return shipped

@@ -1,0 +1,2 @@
+"""Stage 6, reports: the model card, written from the evaluations' files. Only the command line sits above
+it."""
