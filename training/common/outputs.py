@@ -1,4 +1,5 @@
-"""Where reports about models go: ``reports/``, apart from the model repository (``models/``).
+"""Where reports about models go: ``reports/``, apart from the model repository (``models/``), and how
+every JSON file of the toolkit is written.
 
 The model card, the plate evaluations and the figures describe a model; they
 are not part of it, so the service's repository holds model files only.
@@ -6,7 +7,9 @@ are not part of it, so the service's repository holds model files only.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from lpr.repository import DEFAULT_MODEL, REFERENCE_MODEL
 
@@ -36,3 +39,13 @@ def figures_dir(reports: str | Path, name: str = DEFAULT_MODEL) -> Path:
     if name == REFERENCE_MODEL:
         return reports / "reference" / "figures"
     return reports / name / "figures"
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as the toolkit's JSON: indented, Devanagari as itself, one final newline.
+
+    One writer, so that run records, reports and model metadata diff cleanly against each other.
+    """
+    path = Path(path)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return path

@@ -36,7 +36,7 @@ from lpr.plate_reader import read_plate
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate, versions
 from training.common.metrics import expected_calibration_error
-from training.common.outputs import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir
+from training.common.outputs import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir, write_json
 from training.data.dataset import dataset_record
 from training.data.sources import model_splits
 from training.evaluation.source_eval import EvaluatedSet, evaluated_sets, source_reports
@@ -402,7 +402,7 @@ def calibrate_shipped(
         block.update(fit_plate_threshold(files.onnx, {**meta, "calibration": block}, inputs))
         meta["calibration"] = block
         meta["dataset"] = dataset_record(meta["dataset"])
-        files.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        write_json(files.metadata, meta)
         results[f"{files.name} {files.version}"] = block
         if figure and files.name == DEFAULT_MODEL:
             out = figures_dir(reports) / OOD_FIGURE

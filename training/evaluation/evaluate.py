@@ -18,6 +18,7 @@ from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
 from training.common import figures
 from training.common.metrics import score
+from training.common.outputs import write_json
 from training.data.sources import recipe_splits
 from training.release.export import check_parity, metadata, to_onnx, write_metadata
 
@@ -42,7 +43,7 @@ def evaluate_and_export(run_dir: str | Path, name: str | None = None) -> dict:
     model = keras.models.load_model(run_dir / "best.keras")
     keras_probs = model.predict(x_test, batch_size=128, verbose=0)
     metrics = score(keras_probs, test.labels)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(run_dir / "metrics.json", metrics)
 
     fit_split = splits.fit
     predicted = keras_probs.argmax(axis=1)

@@ -15,7 +15,6 @@ rebuilt without retraining.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from lpr.labels import LABELS
 from lpr.preprocessing import InputSpec
-from training.common.outputs import LOSO_REPORT, REPORTS
+from training.common.outputs import LOSO_REPORT, REPORTS, write_json
 from training.data.dataset import Split
 from training.data.sources import SOURCES, SourceSplit, concatenated, open_sources
 from training.evaluation.source_eval import per_class_accuracy
@@ -114,5 +113,5 @@ def leave_one_source_out(
     report = {"recipe": arch, "seed": seed, "rows": rows}
     path = Path(reports) / LOSO_REPORT
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json(path, report)
     return report

@@ -20,7 +20,6 @@ with the shipped detector and classifier. Reported:
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from lpr.model import Model
 from lpr.photo_reader import PhotoReading, read_photo
 from lpr.plate_reader import UNREADABLE, read_plate
 from lpr.repository import locate
-from training.common.outputs import REPORTS, figures_dir
+from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.photos import Photo, open_photos
 from training.fitting.detector import match
 
@@ -277,6 +276,6 @@ def run_photo_eval(
         "tight_crops": _tight_crops(read, model, data_home, tight),
     }
     reports.mkdir(parents=True, exist_ok=True)
-    (reports / PHOTOS_REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json(reports / PHOTOS_REPORT, report)
     photos_figure(read, val, figures_dir(reports) / PHOTOS_FIGURE)
     return report

@@ -31,6 +31,7 @@ from lpr.detection import (
 )
 from lpr.hashing import sha256_file
 from lpr.repository import place
+from training.common.outputs import write_json
 from training.data.photos import Photo, SceneMaker, open_photos, split_photos, targets
 
 #: Version of the detector a run makes; a new recipe is a new version.
@@ -250,14 +251,14 @@ def train_detector(
         "parameters": int(model.count_params()),
         "onnx": {"file": onnx_path.name, "sha256": sha256_file(onnx_path), "opset": OPSET},
     }
-    (out / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(out / "model.json", meta)
     detector = Detector(onnx_path, out / "model.json")
     onnx_out = detector.heads(probe)
     parity = float(np.abs(onnx_out - keras_out).max())
     if parity > 1e-3:
         raise RuntimeError(f"the ONNX detector disagrees with Keras by {parity}")
     meta["parity"] = {"n": len(probe), "max_abs_diff": parity}
-    (out / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(out / "model.json", meta)
     return settle(out, data_home)
 
 
@@ -271,11 +272,11 @@ def settle(run: str | Path, data_home: str | Path) -> Path:
     fit = [photos[name] for name in meta["dataset"]["fit"]]
     meta["min_score"] = choose_min_score(Detector(run / "model.onnx", path), val)
     meta["min_score_rule"] = "best F2 (recall first) at IoU >= 0.5 on the validation photos, floors 0.20-0.60"
-    path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(path, meta)
     detector = Detector(run / "model.onnx", path)
     meta["validation"] = {k: v for k, v in detection_scores(detector, val).items() if k != "per_photo"}
     meta["fit_photos"] = {k: v for k, v in detection_scores(detector, fit).items() if k != "per_photo"}
-    path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(path, meta)
     return run
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import platform
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from lpr.labels import LABELS, NUM_CLASSES
+from training.common.outputs import write_json
 from training.data.dataset import Split, open_dataset
 from training.data.sources import Splits, recipe_splits
 from training.fitting.models import augmenter, build, count_flops
@@ -311,7 +311,7 @@ def train(
         train_seconds,
         model,
     )
-    (out / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False) + "\n")
+    write_json(out / "run.json", run)
     print(
         f"best epoch {run['best_epoch']}: val_loss {run['best_val_loss']:.4f}, "
         f"val_accuracy {run['best_val_accuracy']:.4f}; trained in {train_seconds:.0f} s"

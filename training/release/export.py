@@ -8,7 +8,6 @@ a finished model.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
@@ -20,6 +19,7 @@ import tf2onnx
 from lpr.hashing import sha256_file
 from lpr.labels import DEVANAGARI, LABELS, NUM_CLASSES
 from lpr.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE, InputSpec
+from training.common.outputs import write_json
 from training.data.dataset import dataset_record
 
 OPSET = 17
@@ -126,5 +126,5 @@ def metadata(
 
 
 def write_metadata(meta: dict, path: Path) -> Path:
-    path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(path, meta)
     return path

@@ -25,6 +25,7 @@ from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, MODEL_FILE, locate, place
 from training.common.metrics import score
+from training.common.outputs import write_json
 from training.common.timing import ms_per_image
 from training.data.dataset import dataset_record
 from training.data.sources import model_splits
@@ -120,7 +121,7 @@ def quantize_shipped(
     result["timed_with"] = "the service's session settings (1 intra-op thread, no spinning)"
     result["served_by_default"] = "int8" if result["int8_qualifies"] else "float32"
     meta["quantization"] = result
-    shipped.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(shipped.metadata, meta)
     int8_meta = {
         **meta,
         "name": INT8_MODEL,
@@ -128,5 +129,5 @@ def quantize_shipped(
         # The int8 file's own test figures, not the float file's.
         "test_metrics": {**meta["test_metrics"], **test_metrics["int8"]},
     }
-    variant.metadata.write_text(json.dumps(int8_meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(variant.metadata, int8_meta)
     return result

@@ -16,7 +16,7 @@ from pathlib import Path
 from lpr.hashing import sha256_file
 from lpr.repository import DEFAULT_MODEL, MODEL_FILE, ModelFiles, place
 from training.common.figures import preprocessing_proof
-from training.common.outputs import REPORTS, figures_dir
+from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.dataset import dataset_record
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
@@ -66,7 +66,7 @@ def ship(
     meta["onnx"]["file"] = MODEL_FILE
     meta["onnx"]["sha256"] = sha256_file(files.onnx)
     meta["dataset"] = dataset_record(meta["dataset"])
-    files.metadata.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_json(files.metadata, meta)
     written = [files.onnx, files.metadata]
     if include_keras:
         shutil.copyfile(run_dir / "best.keras", files.keras)

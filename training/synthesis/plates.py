@@ -47,6 +47,7 @@ from training.common.outputs import (
     PLATES_FIGURE,
     REPORTS,
     figures_dir,
+    write_json,
 )
 
 #: Mixed into the seed for the foreign letters' draws, so they never disturb the base plates.
@@ -616,7 +617,7 @@ def run_plate_eval(
         reports.mkdir(parents=True, exist_ok=True)
         name = PLATES_EVAL_FOREIGN if foreign else PLATES_EVAL if split == "test" else PLATES_EVAL_VAL
         out = reports / name
-        out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_json(out, report)
         if split == "test" and not foreign:
             plates_figure(plates, per_plate, figures_dir(reports) / PLATES_FIGURE)
     return report
