@@ -224,7 +224,7 @@ def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Pat
     report and figure to the reports folder it is given, nothing into the model repository."""
     from lpr.model import Model
     from lpr.plate_reader import read_plate
-    from training.synthesis.plates import run_plate_eval, served_files
+    from training.evaluation.plates import run_plate_eval, served_files
 
     repository = ROOT / "models"
     before = sorted(p.relative_to(repository) for p in repository.rglob("*"))

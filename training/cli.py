@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {summary(block)}")
         _refresh_card(args.models, args.reports)
     elif args.command == "plates":
-        from training.synthesis.plates import run_plate_eval
+        from training.evaluation.plates import run_plate_eval
 
         chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
         report = run_plate_eval(

@@ -253,7 +253,7 @@ def run_photo_eval(
     tight: int = 100,
 ) -> dict[str, Any]:
     """Every figure of the module docstring, written to ``reports/photos_eval.json`` with the figure."""
-    from training.synthesis.plates import served_files
+    from training.evaluation.plates import served_files
 
     data_home, reports = Path(data_home), Path(reports)
     files = served_files(repository)

@@ -1,7 +1,7 @@
-"""Synthetic whole plates composed from held-out character crops, and their evaluation.
+"""Synthetic whole plates composed from held-out character crops.
 
-The dataset only has single-character crops, so the plate reader (segmentation
-plus the classifier) is measured on plates composed from the *test* crops:
+The dataset only has single-character crops, so the plate reader is measured
+(:mod:`training.evaluation.plates`) on plates composed from the *test* crops:
 every character on a plate is a real crop the model never trained on, painted
 white on plate red, laid out as a Bagmati motorbike plate (``बा ९३ प १२३४`` in
 one row, or ``बा ९३ प`` over ``१२३४``), with random size, spacing, tilt up to
@@ -15,16 +15,11 @@ shuffled and used in turn, reshuffled when exhausted, so every test crop
 appears about equally often and the plate accuracy reflects the whole test set
 rather than a lucky draw.
 
-Each plate is read by :func:`lpr.plate_reader.read_plate`, the very reader
-behind ``POST /read-plate``, so the score is that of the service's answers.
-
-NumPy, Pillow, SciPy and ONNX Runtime only (the figure needs matplotlib, imported lazily).
+NumPy, Pillow and SciPy only.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,21 +29,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from lpr.labels import DEVANAGARI, DIGITS, LABELS
-from lpr.model import Model
 from lpr.plate_grammar import CLASS_LETTERS, ZONES
-from lpr.plate_reader import UNREADABLE, decode, read_plate
-from lpr.preprocessing import binarise, load_file
-from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, ModelFiles, locate
-from lpr.segmentation import segment
-from training.common.outputs import (
-    PLATES_EVAL,
-    PLATES_EVAL_FOREIGN,
-    PLATES_EVAL_VAL,
-    PLATES_FIGURE,
-    REPORTS,
-    figures_dir,
-    write_json,
-)
+from lpr.plate_reader import UNREADABLE
+from lpr.preprocessing import binarise
 
 #: Mixed into the seed for the foreign letters' draws, so they never disturb the base plates.
 FOREIGN_SEED = 13
@@ -142,54 +125,76 @@ def _paint_alpha(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def generate_plate(
-    dealer: CropDealer,
-    rng: np.random.Generator,
-    foreign: float = 0.0,
-    foreign_rng: np.random.Generator | None = None,
-    fonts: Sequence[str] = (),
-) -> Plate:
-    """One plate: layout, crops, colours and clutter all drawn from ``rng``.
+Item = tuple[str, Path | str]  # a character: its label and its crop (a path, or a rendered mask's key)
 
-    With ``foreign`` > 0, that share of plates carries a zone letter other than
-    बा or a class letter other than प (च on a car, say), rendered in one of
-    ``fonts``; those choices come from ``foreign_rng`` alone, so the plates'
-    layout, crops and clutter are the same with or without them.
-    """
+
+@dataclass
+class _Layout:
+    """Where every character of a plate goes, before painting: sizes in pixels of the upright plate."""
+
+    h: int  # character height of the first row
+    group_gap: float
+    row_gap: float
+    margin_x: float
+    margin_y: float
+    rows: list[list[tuple[str, Path | str, float, float, int, int]]]  # label, crop, x, dy, width, height
+    row_widths: list[float]
+    row_heights: list[int]
+    width: int
+    height: int
+
+    def row_left(self, row: int) -> float:
+        """The x of a row's first character: rows are centred on the widest."""
+        return self.margin_x + (self.width - 2 * self.margin_x - self.row_widths[row]) / 2
+
+
+def _deal_groups(dealer: CropDealer, rng: np.random.Generator) -> tuple[bool, list[list[Item]]]:
+    """The plate's rows and its four groups: बा, the lot number, प, the number."""
     two_rows = bool(rng.random() < 0.5)
     lot = int(rng.choice([1, 2, 3], p=[0.15, 0.7, 0.15]))
     number = int(rng.choice([1, 2, 3, 4], p=[0.05, 0.1, 0.15, 0.7]))
-    groups: list[list[tuple[str, Path | str]]] = [
+    groups: list[list[Item]] = [
         [dealer.deal("ba")],
         [dealer.deal("digit") for _ in range(lot)],
         [dealer.deal("pa")],
         [dealer.deal("digit") for _ in range(number)],
     ]
-    painted: list[dict[str, str]] = []
-    widths: dict[str, float] = {}  # aspect of each foreign letter, by its mask key
-    if foreign > 0 and foreign_rng is not None and foreign_rng.random() < foreign:
-        # The class letter on most (cars, trucks), the zone on some, both on a few.
-        draw = foreign_rng.random()
-        slots = ["class"] if draw < 0.6 else ["zone"] if draw < 0.9 else ["zone", "class"]
-        for slot in slots:
-            font = fonts[int(foreign_rng.integers(len(fonts)))]
-            label, key, letter = dealer.foreign(slot, foreign_rng, font)
-            index = 0 if slot == "zone" else 2
-            # Painted as wide as the letter it replaces, so the plate's layout (and every later
-            # draw from ``rng``, whose counts follow the image's size) stays the same.
-            widths[key] = ASPECT[groups[index][0][0]]
-            groups[index] = [(label, key)]
-            painted.append({"slot": slot, "letter": letter, "font": Path(font).stem})
-    row_groups = [groups[:3], groups[3:]] if two_rows else [groups]
+    return two_rows, groups
 
+
+def _paint_foreign(
+    groups: list[list[Item]], dealer: CropDealer, rng: np.random.Generator, fonts: Sequence[str]
+) -> tuple[list[dict[str, str]], dict[str, float]]:
+    """Replace the class letter (most), the zone (some) or both (a few) with letters outside the twelve.
+
+    Returns what was painted and each foreign letter's aspect by its mask key: painted as wide as
+    the letter it replaces, so the plate's layout (and every later draw of the plate's generator,
+    whose counts follow the image's size) stays the same.
+    """
+    draw = rng.random()
+    slots = ["class"] if draw < 0.6 else ["zone"] if draw < 0.9 else ["zone", "class"]
+    painted: list[dict[str, str]] = []
+    widths: dict[str, float] = {}
+    for slot in slots:
+        font = fonts[int(rng.integers(len(fonts)))]
+        label, key, letter = dealer.foreign(slot, rng, font)
+        index = 0 if slot == "zone" else 2
+        widths[key] = ASPECT[groups[index][0][0]]
+        groups[index] = [(label, key)]
+        painted.append({"slot": slot, "letter": letter, "font": Path(font).stem})
+    return painted, widths
+
+
+def _lay_out(
+    row_groups: list[list[list[Item]]], widths: dict[str, float], rng: np.random.Generator
+) -> _Layout:
+    """Sizes and gaps drawn from ``rng``; every row laid out at the origin."""
     h = int(rng.integers(40, 91))  # character height, px
     gap = h * rng.uniform(0.10, 0.30)  # between the crops of one group
     group_gap = h * rng.uniform(0.15, 0.5)  # extra space between बा, the lot, प and the number
     row_gap = h * rng.uniform(0.15, 0.4)
     margin_x, margin_y = h * rng.uniform(0.35, 0.7), h * rng.uniform(0.3, 0.6)
-
-    # Lay out every row at the origin, then centre rows on the widest.
-    layouts: list[list[tuple[str, Path, float, float, int, int]]] = []
+    layouts: list[list[tuple[str, Path | str, float, float, int, int]]] = []
     row_widths: list[float] = []
     for row_index, row in enumerate(row_groups):
         x, items = 0.0, []
@@ -210,35 +215,41 @@ def generate_plate(
     width = int(np.ceil(max(row_widths) + 2 * margin_x))
     row_heights = [max(item[5] for item in items) for items in layouts]
     height = int(np.ceil(sum(row_heights) + row_gap * (len(layouts) - 1) + 2 * margin_y))
+    return _Layout(h, group_gap, row_gap, margin_x, margin_y, layouts, row_widths, row_heights, width, height)
 
-    background = np.array([rng.uniform(150, 215), rng.uniform(15, 60), rng.uniform(20, 70)], np.float32)
-    paint = np.array([rng.uniform(225, 255), rng.uniform(210, 245), rng.uniform(210, 245)], np.float32)
-    alpha = np.zeros((height, width), np.float32)
-    ids = np.zeros((height, width), np.uint8)  # which character painted each pixel (1-based), for truth boxes
 
+def _paint_characters(
+    layout: _Layout, dealer: CropDealer
+) -> tuple[np.ndarray, np.ndarray, list[list[str]], list[list[str]]]:
+    """The paint's alpha, which character painted each pixel (1-based, for the truth boxes), labels, crops."""
+    alpha = np.zeros((layout.height, layout.width), np.float32)
+    ids = np.zeros((layout.height, layout.width), np.uint8)
     rows: list[list[str]] = []
     sources: list[list[str]] = []
     char_id = 0
-    y0 = margin_y
-    for items, row_width, row_h in zip(layouts, row_widths, row_heights, strict=True):
-        x0 = margin_x + (width - 2 * margin_x - row_width) / 2
+    y0 = layout.margin_y
+    for row_index, (items, row_h) in enumerate(zip(layout.rows, layout.row_heights, strict=True)):
+        x0 = layout.row_left(row_index)
         rows.append([])
         sources.append([])
         for label, path, x, dy, w, ch in items:
             char_id += 1
             left, top = round(x0 + x), round(y0 + dy + (row_h - ch) / 2)
-            top = min(max(top, 0), height - ch)
+            top = min(max(top, 0), layout.height - ch)
             glyph = _paint_alpha(dealer.mask(path), w, ch)
             region = alpha[top : top + ch, left : left + w]
             np.maximum(region, glyph, out=region)
             ids[top : top + ch, left : left + w][glyph > 0.5] = char_id
             rows[-1].append(label)
             sources[-1].append(path if isinstance(path, str) else f"{path.parent.name}/{path.name}")
-        y0 += row_h + row_gap
+        y0 += row_h + layout.row_gap
+    return alpha, ids, rows, sources
 
-    params: dict[str, Any] = {"two_rows": two_rows, "char_height": h}
-    if painted:
-        params["foreign"] = painted
+
+def _clutter(layout: _Layout, rng: np.random.Generator, params: dict[str, Any]) -> np.ndarray:
+    """Painted frame, screw heads and separator dot, each by chance; recorded in ``params``."""
+    width, height, h = layout.width, layout.height, layout.h
+    margin_x, margin_y = layout.margin_x, layout.margin_y
     clutter = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(clutter)
     if rng.random() < 0.4:  # a painted frame just inside the plate's edge
@@ -254,18 +265,27 @@ def generate_plate(
                 [cx - radius, cy - radius, cx + radius, cy + radius], fill=int(rng.uniform(200, 255))
             )
         params["screws"] = True
-    if rng.random() < 0.3 and len(layouts[0]) > 1:  # a separator dot after बा, on the baseline
-        _, _, x, _, w, ch = layouts[0][0]
-        x0 = margin_x + (width - 2 * margin_x - row_widths[0]) / 2
-        radius = min(h * 0.06, group_gap / 4)
+    if rng.random() < 0.3 and len(layout.rows[0]) > 1:  # a separator dot after बा, on the baseline
+        _, _, x, _, w, ch = layout.rows[0][0]
+        radius = min(h * 0.06, layout.group_gap / 4)
         if radius >= 1.5:
-            cx, cy = x0 + x + w + group_gap / 2, margin_y + ch * 0.85
+            cx, cy = layout.row_left(0) + x + w + layout.group_gap / 2, margin_y + ch * 0.85
             draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=255)
             params["dot"] = True
-    alpha = np.maximum(alpha, np.asarray(clutter, np.float32) / 255.0)
+    return np.asarray(clutter, np.float32) / 255.0
 
-    # Uneven light: a linear gradient across the plate.
-    gx, gy = rng.uniform(-0.15, 0.15, size=2)
+
+def _photograph(
+    alpha: np.ndarray,
+    ids: np.ndarray,
+    colours: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+    params: dict[str, Any],
+) -> tuple[Image.Image, np.ndarray]:
+    """Uneven light, tilt, blur and noise; the plate's image and its character ids turned alike."""
+    background, paint = colours
+    height, width = alpha.shape
+    gx, gy = rng.uniform(-0.15, 0.15, size=2)  # uneven light: a linear gradient across the plate
     light = 1.0 + gx * np.linspace(-1, 1, width)[None, :] + gy * np.linspace(-1, 1, height)[:, None]
     pixels = (background * (1 - alpha[..., None]) + paint * alpha[..., None]) * light[..., None]
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
@@ -281,18 +301,53 @@ def generate_plate(
     noisy = np.asarray(image, np.float32) + rng.normal(0, sigma, size=(image.height, image.width, 3))
     image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
     params.update(angle=round(angle, 2), blur=round(blur, 2), noise=round(sigma, 1))
+    return image, np.asarray(ids_image)
 
-    rotated_ids = np.asarray(ids_image)
+
+def _true_boxes(rows: list[list[str]], ids: np.ndarray) -> list[list[tuple[int, int, int, int]]]:
+    """Each character's ink box ``(x, y, width, height)`` in the finished image."""
     boxes: list[list[tuple[int, int, int, int]]] = []
     char_id = 0
     for row in rows:
         boxes.append([])
         for _ in row:
             char_id += 1
-            ys, xs = np.nonzero(rotated_ids == char_id)
+            ys, xs = np.nonzero(ids == char_id)
             x_lo, y_lo = int(xs.min()), int(ys.min())
             boxes[-1].append((x_lo, y_lo, int(xs.max()) - x_lo + 1, int(ys.max()) - y_lo + 1))
-    return Plate(image=image, rows=rows, boxes=boxes, sources=sources, params=params)
+    return boxes
+
+
+def generate_plate(
+    dealer: CropDealer,
+    rng: np.random.Generator,
+    foreign: float = 0.0,
+    foreign_rng: np.random.Generator | None = None,
+    fonts: Sequence[str] = (),
+) -> Plate:
+    """One plate: layout, crops, colours and clutter all drawn from ``rng``.
+
+    With ``foreign`` > 0, that share of plates carries a zone letter other than
+    बा or a class letter other than प (च on a car, say), rendered in one of
+    ``fonts``; those choices come from ``foreign_rng`` alone, so the plates'
+    layout, crops and clutter are the same with or without them.
+    """
+    two_rows, groups = _deal_groups(dealer, rng)
+    painted: list[dict[str, str]] = []
+    widths: dict[str, float] = {}  # aspect of each foreign letter, by its mask key
+    if foreign > 0 and foreign_rng is not None and foreign_rng.random() < foreign:
+        painted, widths = _paint_foreign(groups, dealer, foreign_rng, fonts)
+    layout = _lay_out([groups[:3], groups[3:]] if two_rows else [groups], widths, rng)
+    background = np.array([rng.uniform(150, 215), rng.uniform(15, 60), rng.uniform(20, 70)], np.float32)
+    paint = np.array([rng.uniform(225, 255), rng.uniform(210, 245), rng.uniform(210, 245)], np.float32)
+    alpha, ids, rows, sources = _paint_characters(layout, dealer)
+
+    params: dict[str, Any] = {"two_rows": two_rows, "char_height": layout.h}
+    if painted:
+        params["foreign"] = painted
+    alpha = np.maximum(alpha, _clutter(layout, rng, params))
+    image, rotated_ids = _photograph(alpha, ids, (background, paint), rng, params)
+    return Plate(image=image, rows=rows, boxes=_true_boxes(rows, rotated_ids), sources=sources, params=params)
 
 
 def crops_in(folder: str | Path) -> dict[str, list[Path]]:
@@ -340,284 +395,3 @@ def generate_plates(
         fonts = HELD_OUT_FONTS["devanagari"]
     for _ in range(count):
         yield generate_plate(dealer, rng, foreign, foreign_rng, fonts)
-
-
-def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
-    """Levenshtein distance between two label sequences (substitution, insertion, deletion cost 1)."""
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
-
-
-def _score(plates: Sequence[Plate], readings: Sequence[list[list[str]]]) -> dict[str, Any]:
-    """Whole-plate and character accuracy of ``readings`` against the plates' truth.
-
-    Character accuracy is ``1 - edit distance / true characters`` over the plate's
-    labels in reading order (rows concatenated): a missed, split or spurious
-    character costs one error, a misread one costs one, and the other characters
-    still count. A plate is read correctly only if every row matches exactly.
-    """
-    n_chars = errors = correct = 0
-    for plate, read in zip(plates, readings, strict=True):
-        truth = [label for row in plate.rows for label in row]
-        n_chars += len(truth)
-        errors += edit_distance(truth, [label for row in read for label in row])
-        correct += read == plate.rows
-    return {
-        "whole_plate_accuracy": round(correct / len(plates), 4),
-        "character_accuracy": round(1 - errors / n_chars, 4),
-        "character_errors": errors,
-    }
-
-
-def _labels(rows: Sequence[Sequence[dict[str, Any]]]) -> list[list[str]]:
-    return [[c["label"] for c in row] for row in rows]
-
-
-def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Read every plate with the service's plate reader (:func:`lpr.plate_reader.read_plate`).
-
-    Scores are given with the plate format (what the service answers) and
-    without it (the segmenter and classifier alone, the same probabilities decoded
-    without the format).
-    """
-    per_plate: list[dict[str, Any]] = []
-    raw_readings: list[list[list[str]]] = []
-    seconds: list[float] = []
-    for index, plate in enumerate(plates):
-        started = time.perf_counter()
-        reading = read_plate(plate.image, model.run, model.metadata)
-        read = reading.labels
-        seconds.append(time.perf_counter() - started)
-        raw, _, _ = decode(reading.segmentation, reading.probabilities, model.metadata, use_grammar=False)
-        raw_readings.append(_labels(raw))
-        per_plate.append(
-            {
-                "index": index,
-                "truth": plate.rows,
-                "read": read,
-                "correct": read == plate.rows,
-                "confident": reading.confident,
-                # The reader's best guess, "?" only where it holds a letter the model cannot read.
-                "best_reading_right": bool(reading.readings)
-                and reading.readings[0]["labels"] == [label for row in plate.rows for label in row],
-                "foreign": [
-                    {**letter, "flagged": read_char == UNREADABLE}
-                    for letter, read_char in _foreign_reads(plate, reading)
-                ],
-                "segmented_right": [len(r) for r in read] == [len(r) for r in plate.rows],
-                "sources": plate.sources,
-                "params": plate.params,
-            }
-        )
-    readings = [p["read"] for p in per_plate]
-    without = _score(plates, raw_readings)
-    summary = {
-        "plates": len(per_plate),
-        "characters": sum(len(row) for plate in plates for row in plate.rows),
-        **_score(plates, readings),
-        "segmentation_accuracy": round(sum(p["segmented_right"] for p in per_plate) / len(per_plate), 4),
-        "best_reading_accuracy": round(sum(p["best_reading_right"] for p in per_plate) / len(per_plate), 4),
-        # What a parking system stores without a second look: plates answered `confident`, and
-        # the share of all plates answered confident and wrong (the figure that must stay near 0).
-        "confident_share": round(sum(p["confident"] for p in per_plate) / len(per_plate), 4),
-        "false_confident_share": round(
-            sum(p["confident"] and not p["correct"] for p in per_plate) / len(per_plate), 4
-        ),
-        "without_format": without,
-        **_foreign_summary(per_plate),
-        "one_row_plates": sum(not p["params"]["two_rows"] for p in per_plate),
-        "two_row_plates": sum(p["params"]["two_rows"] for p in per_plate),
-        "ms_per_plate_median": round(float(np.median(seconds)) * 1000, 2),
-    }
-    return summary, per_plate
-
-
-def _foreign_reads(plate: Plate, reading: Any) -> list[tuple[dict[str, str], str | None]]:
-    """Each foreign letter of the plate and what the reader answered in its place (None: mis-segmented)."""
-    places = [
-        (r, c) for r, row in enumerate(plate.rows) for c, label in enumerate(row) if label == UNREADABLE
-    ]
-    read = reading.labels
-    segmented = [len(row) for row in read] == [len(row) for row in plate.rows]
-    return [
-        (letter, read[r][c] if segmented else None)
-        for letter, (r, c) in zip(plate.foreign, places, strict=True)
-    ]
-
-
-def _foreign_summary(per_plate: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Plates with letters outside the twelve: accuracy, flagged letters by symbol, false confidence."""
-    foreign = [p for p in per_plate if p["foreign"]]
-    if not foreign:
-        return {}
-    letters = [letter for p in foreign for letter in p["foreign"]]
-    by_symbol: dict[str, list[bool]] = {}
-    for letter in letters:
-        by_symbol.setdefault(letter["letter"], []).append(letter["flagged"])
-    in_class = [p for p in per_plate if not p["foreign"]]
-    return {
-        "foreign_plates": len(foreign),
-        "in_class_plates": len(in_class),
-        "in_class_whole_plate_accuracy": round(
-            sum(p["correct"] for p in in_class) / max(len(in_class), 1), 4
-        ),
-        "foreign_whole_plate_accuracy": round(sum(p["correct"] for p in foreign) / len(foreign), 4),
-        "foreign_letters_flagged": round(sum(letter["flagged"] for letter in letters) / len(letters), 4),
-        "foreign_plates_false_confident": round(
-            sum(p["confident"] and not p["correct"] for p in foreign) / len(foreign), 4
-        ),
-        "foreign_flagged_by_symbol": {
-            symbol: {"letters": len(flags), "flagged": round(sum(flags) / len(flags), 4)}
-            for symbol, flags in sorted(by_symbol.items())
-        },
-    }
-
-
-def plates_figure(
-    plates: Sequence[Plate], results: Sequence[dict[str, Any]], out: Path, columns: int = 3, shown: int = 12
-) -> Path:
-    """Some plates with the boxes the segmenter found and what was read (wrong readings first)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    wrong = [i for i, r in enumerate(results) if not r["correct"]]
-    right = [i for i, r in enumerate(results) if r["correct"]]
-    chosen = (wrong[: shown // 3] + right)[:shown]
-    rows = (len(chosen) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 2.6 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, index in zip(axes.ravel(), chosen, strict=False):
-        plate, result = plates[index], results[index]
-        segmentation = segment(plate.image)
-        ax.imshow(plate.image)
-        for row in segmentation.rows:
-            for glyph in row:
-                x, y, w, h = glyph.box
-                ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=1.2))
-        truth = " / ".join(" ".join(row) for row in result["truth"])
-        read = " / ".join(" ".join(row) for row in result["read"])
-        mark = "ok" if result["correct"] else "WRONG"
-        ax.set_title(f"#{index} {mark}\ntrue {truth}\nread {read}", fontsize=8, family="monospace")
-    fig.suptitle("Synthetic plates from held-out test crops: segmenter's boxes (yellow) and readings")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
-
-
-def crop_by_crop(
-    plates: Sequence[Plate], crops: Mapping[str, Sequence[Path]], model: Model
-) -> dict[str, Any]:
-    """The classifier's own ceiling: each plate scored as if every crop were read alone, like ``/predict``.
-
-    No segmentation, no plate format: the share of plates whose crops the model
-    classifies right one by one. The gap to the plate reader's score is what
-    segmentation (and the format) lose or win.
-    """
-    paths = [path for label in LABELS for path in crops[label]]
-    inputs = np.stack([load_file(str(path), model.metadata.spec) for path in paths])
-    predicted = model.run(inputs).argmax(axis=1)
-    right = {
-        f"{path.parent.name}/{path.name}": LABELS[int(k)] == path.parent.name
-        for path, k in zip(paths, predicted, strict=True)
-    }
-    plates = [plate for plate in plates if not plate.foreign]  # a rendered letter has no crop to read alone
-    uses = [source for plate in plates for row in plate.sources for source in row]
-    return {
-        "crops_misread": sorted(name for name, ok in right.items() if not ok),
-        "character_accuracy": round(sum(right[u] for u in uses) / len(uses), 4),
-        "whole_plate_accuracy": round(
-            sum(all(right[s] for row in plate.sources for s in row) for plate in plates) / len(plates), 4
-        ),
-    }
-
-
-def served_files(repository: str | Path) -> ModelFiles:
-    """The shipped model's served file: the newest ``lpr-default``, or its int8 variant of the same
-    version once ``lpr-train quantize`` found that it earned it (``quantization.served_by_default``)."""
-    shipped = locate(repository, DEFAULT_MODEL)
-    meta = json.loads(shipped.metadata.read_text())
-    if (meta.get("quantization") or {}).get("served_by_default") == "int8":
-        from training.release.quantize import INT8_MODEL
-
-        return locate(repository, INT8_MODEL, shipped.version)
-    return shipped
-
-
-def run_plate_eval(
-    data: str | Path,
-    repository: str | Path = DEFAULT_REPOSITORY,
-    count: int = DEFAULT_COUNT,
-    seed: int = DEFAULT_SEED,
-    split: str = "test",
-    run: str | Path | None = None,
-    reports: str | Path = REPORTS,
-    foreign: float = 0.0,
-) -> dict[str, Any]:
-    """``lpr-train plates``: generate, read, score; write the report and, for test crops, the figure.
-
-    The shipped model (the served file, from the model repository) writes
-    ``reports/plates_eval.json`` and ``reports/figures/plates_examples.png`` for
-    plates of test crops, ``reports/plates_eval_val.json`` for plates of its
-    validation crops. With ``run`` (a run folder), that run's exported model is
-    read instead and nothing is written: that is how recipes are compared on
-    plates made of their validation crops before one is shipped.
-    """
-    data, repository, reports = Path(data), Path(repository), Path(reports)
-    if run is not None:
-        model = Model(Path(run) / MODEL_FILE, Path(run) / METADATA_FILE)
-        meta = model.metadata.raw
-        model_file = (Path(run) / MODEL_FILE).as_posix()
-    else:
-        # The recipe's validation split is the float model's (the int8 file shares its metadata).
-        meta = json.loads(locate(repository, DEFAULT_MODEL).metadata.read_text())
-        served = served_files(repository)
-        model = Model(served.onnx, served.metadata)
-        model_file = served.relative
-    crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
-    plates = list(generate_plates(crop_source, count=count, seed=seed, foreign=foreign))
-    summary, per_plate = evaluate_plates(plates, model)
-    summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model)
-    command = f"lpr-train plates --data {data.as_posix()}"
-    if repository.resolve() != DEFAULT_REPOSITORY.resolve():
-        command += f" --models {repository.as_posix()}"
-    command += f" --count {count} --seed {seed}"
-    if split != "test":
-        command += f" --split {split}"
-    if foreign:
-        command += f" --foreign {foreign:g}"
-    report = {
-        "model": model.metadata.model_version,
-        "model_file": model_file,
-        "crops": split,
-        "seed": seed,
-        "count": count,
-        "foreign": foreign,
-        "command": command,
-        **summary,
-        "errors": [
-            {k: p[k] for k in ("index", "truth", "read", "confident", "segmented_right", "sources", "params")}
-            for p in per_plate
-            if not p["correct"]
-        ],
-    }
-    # Runs not shipped are for development: they write nothing. The shipped model's plates of
-    # validation crops (where recipes and the segmenter are chosen) go beside the test result.
-    if run is None:
-        reports.mkdir(parents=True, exist_ok=True)
-        name = PLATES_EVAL_FOREIGN if foreign else PLATES_EVAL if split == "test" else PLATES_EVAL_VAL
-        out = reports / name
-        write_json(out, report)
-        if split == "test" and not foreign:
-            plates_figure(plates, per_plate, figures_dir(reports) / PLATES_FIGURE)
-    return report

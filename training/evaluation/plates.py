@@ -1,0 +1,325 @@
+"""Whole plates read by the service's plate reader and scored: ``lpr-train plates``.
+
+The dataset only has single-character crops, so the plate reader (segmentation
+plus the classifier) is measured on plates composed from the *test* crops
+(:mod:`training.synthesis.plates`): every character on a plate is a real crop
+the model never trained on. Each plate is read by
+:func:`lpr.plate_reader.read_plate`, the very reader behind ``POST /read-plate``,
+so the score is that of the service's answers.
+
+NumPy, Pillow, SciPy and ONNX Runtime only (the figure needs matplotlib, imported lazily).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lpr.labels import LABELS
+from lpr.model import Model
+from lpr.plate_reader import UNREADABLE, decode, read_plate
+from lpr.preprocessing import load_file
+from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, ModelFiles, locate
+from lpr.segmentation import segment
+from training.common.outputs import (
+    PLATES_EVAL,
+    PLATES_EVAL_FOREIGN,
+    PLATES_EVAL_VAL,
+    PLATES_FIGURE,
+    REPORTS,
+    figures_dir,
+    write_json,
+)
+from training.release.quantize import INT8_MODEL
+from training.synthesis.plates import (
+    DEFAULT_COUNT,
+    DEFAULT_SEED,
+    Plate,
+    crops_in,
+    generate_plates,
+    validation_crops,
+)
+
+
+def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Levenshtein distance between two label sequences (substitution, insertion, deletion cost 1)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def _score(plates: Sequence[Plate], readings: Sequence[list[list[str]]]) -> dict[str, Any]:
+    """Whole-plate and character accuracy of ``readings`` against the plates' truth.
+
+    Character accuracy is ``1 - edit distance / true characters`` over the plate's
+    labels in reading order (rows concatenated): a missed, split or spurious
+    character costs one error, a misread one costs one, and the other characters
+    still count. A plate is read correctly only if every row matches exactly.
+    """
+    n_chars = errors = correct = 0
+    for plate, read in zip(plates, readings, strict=True):
+        truth = [label for row in plate.rows for label in row]
+        n_chars += len(truth)
+        errors += edit_distance(truth, [label for row in read for label in row])
+        correct += read == plate.rows
+    return {
+        "whole_plate_accuracy": round(correct / len(plates), 4),
+        "character_accuracy": round(1 - errors / n_chars, 4),
+        "character_errors": errors,
+    }
+
+
+def _labels(rows: Sequence[Sequence[dict[str, Any]]]) -> list[list[str]]:
+    return [[c["label"] for c in row] for row in rows]
+
+
+def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read every plate with the service's plate reader (:func:`lpr.plate_reader.read_plate`).
+
+    Scores are given with the plate format (what the service answers) and
+    without it (the segmenter and classifier alone, the same probabilities decoded
+    without the format).
+    """
+    per_plate: list[dict[str, Any]] = []
+    raw_readings: list[list[list[str]]] = []
+    seconds: list[float] = []
+    for index, plate in enumerate(plates):
+        started = time.perf_counter()
+        reading = read_plate(plate.image, model.run, model.metadata)
+        read = reading.labels
+        seconds.append(time.perf_counter() - started)
+        raw, _, _ = decode(reading.segmentation, reading.probabilities, model.metadata, use_grammar=False)
+        raw_readings.append(_labels(raw))
+        per_plate.append(
+            {
+                "index": index,
+                "truth": plate.rows,
+                "read": read,
+                "correct": read == plate.rows,
+                "confident": reading.confident,
+                # The reader's best guess, "?" only where it holds a letter the model cannot read.
+                "best_reading_right": bool(reading.readings)
+                and reading.readings[0]["labels"] == [label for row in plate.rows for label in row],
+                "foreign": [
+                    {**letter, "flagged": read_char == UNREADABLE}
+                    for letter, read_char in _foreign_reads(plate, reading)
+                ],
+                "segmented_right": [len(r) for r in read] == [len(r) for r in plate.rows],
+                "sources": plate.sources,
+                "params": plate.params,
+            }
+        )
+    readings = [p["read"] for p in per_plate]
+    without = _score(plates, raw_readings)
+    summary = {
+        "plates": len(per_plate),
+        "characters": sum(len(row) for plate in plates for row in plate.rows),
+        **_score(plates, readings),
+        "segmentation_accuracy": round(sum(p["segmented_right"] for p in per_plate) / len(per_plate), 4),
+        "best_reading_accuracy": round(sum(p["best_reading_right"] for p in per_plate) / len(per_plate), 4),
+        # What a parking system stores without a second look: plates answered `confident`, and
+        # the share of all plates answered confident and wrong (the figure that must stay near 0).
+        "confident_share": round(sum(p["confident"] for p in per_plate) / len(per_plate), 4),
+        "false_confident_share": round(
+            sum(p["confident"] and not p["correct"] for p in per_plate) / len(per_plate), 4
+        ),
+        "without_format": without,
+        **_foreign_summary(per_plate),
+        "one_row_plates": sum(not p["params"]["two_rows"] for p in per_plate),
+        "two_row_plates": sum(p["params"]["two_rows"] for p in per_plate),
+        "ms_per_plate_median": round(float(np.median(seconds)) * 1000, 2),
+    }
+    return summary, per_plate
+
+
+def _foreign_reads(plate: Plate, reading: Any) -> list[tuple[dict[str, str], str | None]]:
+    """Each foreign letter of the plate and what the reader answered in its place (None: mis-segmented)."""
+    places = [
+        (r, c) for r, row in enumerate(plate.rows) for c, label in enumerate(row) if label == UNREADABLE
+    ]
+    read = reading.labels
+    segmented = [len(row) for row in read] == [len(row) for row in plate.rows]
+    return [
+        (letter, read[r][c] if segmented else None)
+        for letter, (r, c) in zip(plate.foreign, places, strict=True)
+    ]
+
+
+def _foreign_summary(per_plate: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Plates with letters outside the twelve: accuracy, flagged letters by symbol, false confidence."""
+    foreign = [p for p in per_plate if p["foreign"]]
+    if not foreign:
+        return {}
+    letters = [letter for p in foreign for letter in p["foreign"]]
+    by_symbol: dict[str, list[bool]] = {}
+    for letter in letters:
+        by_symbol.setdefault(letter["letter"], []).append(letter["flagged"])
+    in_class = [p for p in per_plate if not p["foreign"]]
+    return {
+        "foreign_plates": len(foreign),
+        "in_class_plates": len(in_class),
+        "in_class_whole_plate_accuracy": round(
+            sum(p["correct"] for p in in_class) / max(len(in_class), 1), 4
+        ),
+        "foreign_whole_plate_accuracy": round(sum(p["correct"] for p in foreign) / len(foreign), 4),
+        "foreign_letters_flagged": round(sum(letter["flagged"] for letter in letters) / len(letters), 4),
+        "foreign_plates_false_confident": round(
+            sum(p["confident"] and not p["correct"] for p in foreign) / len(foreign), 4
+        ),
+        "foreign_flagged_by_symbol": {
+            symbol: {"letters": len(flags), "flagged": round(sum(flags) / len(flags), 4)}
+            for symbol, flags in sorted(by_symbol.items())
+        },
+    }
+
+
+def plates_figure(
+    plates: Sequence[Plate], results: Sequence[dict[str, Any]], out: Path, columns: int = 3, shown: int = 12
+) -> Path:
+    """Some plates with the boxes the segmenter found and what was read (wrong readings first)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    wrong = [i for i, r in enumerate(results) if not r["correct"]]
+    right = [i for i, r in enumerate(results) if r["correct"]]
+    chosen = (wrong[: shown // 3] + right)[:shown]
+    rows = (len(chosen) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, index in zip(axes.ravel(), chosen, strict=False):
+        plate, result = plates[index], results[index]
+        segmentation = segment(plate.image)
+        ax.imshow(plate.image)
+        for row in segmentation.rows:
+            for glyph in row:
+                x, y, w, h = glyph.box
+                ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=1.2))
+        truth = " / ".join(" ".join(row) for row in result["truth"])
+        read = " / ".join(" ".join(row) for row in result["read"])
+        mark = "ok" if result["correct"] else "WRONG"
+        ax.set_title(f"#{index} {mark}\ntrue {truth}\nread {read}", fontsize=8, family="monospace")
+    fig.suptitle("Synthetic plates from held-out test crops: segmenter's boxes (yellow) and readings")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def crop_by_crop(
+    plates: Sequence[Plate], crops: Mapping[str, Sequence[Path]], model: Model
+) -> dict[str, Any]:
+    """The classifier's own ceiling: each plate scored as if every crop were read alone, like ``/predict``.
+
+    No segmentation, no plate format: the share of plates whose crops the model
+    classifies right one by one. The gap to the plate reader's score is what
+    segmentation (and the format) lose or win.
+    """
+    paths = [path for label in LABELS for path in crops[label]]
+    inputs = np.stack([load_file(str(path), model.metadata.spec) for path in paths])
+    predicted = model.run(inputs).argmax(axis=1)
+    right = {
+        f"{path.parent.name}/{path.name}": LABELS[int(k)] == path.parent.name
+        for path, k in zip(paths, predicted, strict=True)
+    }
+    plates = [plate for plate in plates if not plate.foreign]  # a rendered letter has no crop to read alone
+    uses = [source for plate in plates for row in plate.sources for source in row]
+    return {
+        "crops_misread": sorted(name for name, ok in right.items() if not ok),
+        "character_accuracy": round(sum(right[u] for u in uses) / len(uses), 4),
+        "whole_plate_accuracy": round(
+            sum(all(right[s] for row in plate.sources for s in row) for plate in plates) / len(plates), 4
+        ),
+    }
+
+
+def served_files(repository: str | Path) -> ModelFiles:
+    """The shipped model's served file: the newest ``lpr-default``, or its int8 variant of the same
+    version once ``lpr-train quantize`` found that it earned it (``quantization.served_by_default``)."""
+    shipped = locate(repository, DEFAULT_MODEL)
+    meta = json.loads(shipped.metadata.read_text())
+    if (meta.get("quantization") or {}).get("served_by_default") == "int8":
+        return locate(repository, INT8_MODEL, shipped.version)
+    return shipped
+
+
+def run_plate_eval(
+    data: str | Path,
+    repository: str | Path = DEFAULT_REPOSITORY,
+    count: int = DEFAULT_COUNT,
+    seed: int = DEFAULT_SEED,
+    split: str = "test",
+    run: str | Path | None = None,
+    reports: str | Path = REPORTS,
+    foreign: float = 0.0,
+) -> dict[str, Any]:
+    """``lpr-train plates``: generate, read, score; write the report and, for test crops, the figure.
+
+    The shipped model (the served file, from the model repository) writes
+    ``reports/plates_eval.json`` and ``reports/figures/plates_examples.png`` for
+    plates of test crops, ``reports/plates_eval_val.json`` for plates of its
+    validation crops. With ``run`` (a run folder), that run's exported model is
+    read instead and nothing is written: that is how recipes are compared on
+    plates made of their validation crops before one is shipped.
+    """
+    data, repository, reports = Path(data), Path(repository), Path(reports)
+    if run is not None:
+        model = Model(Path(run) / MODEL_FILE, Path(run) / METADATA_FILE)
+        meta = model.metadata.raw
+        model_file = (Path(run) / MODEL_FILE).as_posix()
+    else:
+        # The recipe's validation split is the float model's (the int8 file shares its metadata).
+        meta = json.loads(locate(repository, DEFAULT_MODEL).metadata.read_text())
+        served = served_files(repository)
+        model = Model(served.onnx, served.metadata)
+        model_file = served.relative
+    crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
+    plates = list(generate_plates(crop_source, count=count, seed=seed, foreign=foreign))
+    summary, per_plate = evaluate_plates(plates, model)
+    summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model)
+    command = f"lpr-train plates --data {data.as_posix()}"
+    if repository.resolve() != DEFAULT_REPOSITORY.resolve():
+        command += f" --models {repository.as_posix()}"
+    command += f" --count {count} --seed {seed}"
+    if split != "test":
+        command += f" --split {split}"
+    if foreign:
+        command += f" --foreign {foreign:g}"
+    report = {
+        "model": model.metadata.model_version,
+        "model_file": model_file,
+        "crops": split,
+        "seed": seed,
+        "count": count,
+        "foreign": foreign,
+        "command": command,
+        **summary,
+        "errors": [
+            {k: p[k] for k in ("index", "truth", "read", "confident", "segmented_right", "sources", "params")}
+            for p in per_plate
+            if not p["correct"]
+        ],
+    }
+    # Runs not shipped are for development: they write nothing. The shipped model's plates of
+    # validation crops (where recipes and the segmenter are chosen) go beside the test result.
+    if run is None:
+        reports.mkdir(parents=True, exist_ok=True)
+        name = PLATES_EVAL_FOREIGN if foreign else PLATES_EVAL if split == "test" else PLATES_EVAL_VAL
+        out = reports / name
+        write_json(out, report)
+        if split == "test" and not foreign:
+            plates_figure(plates, per_plate, figures_dir(reports) / PLATES_FIGURE)
+    return report
