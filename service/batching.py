@@ -1,23 +1,26 @@
-"""Dynamic batching: concurrent single-image requests share one ONNX Runtime run.
+"""Dynamic batching of ``/predict``: a wrapper around the character model's runner.
 
-One inference thread owns single-image inference under load. The event loop hands it a
-preprocessed image and awaits a future; the thread takes everything queued (up
-to ``max_batch``), runs it as one batch, and resolves all the futures with one
-call back into the loop. Under load, images that arrive while a batch runs form
-the next batch by themselves; ``max_wait`` may additionally hold a batch open,
-but only while other requests are already being received, so one client alone
-never waits.
+Concurrent single-image requests share one inference. The event loop queues a
+preprocessed image and awaits a future; a drain on the runner's worker thread
+(:meth:`service.runner.Runner.post`) takes everything queued (up to
+``max_batch``), runs it as one batch through the runner, resolves all the
+futures with one call back into the loop, and goes on while images keep
+coming. Under load, images that arrive while a batch runs form the next batch
+by themselves; ``max_wait`` may additionally hold a batch open, but only while
+other requests are already being received, so one client alone never waits.
 
-A lone request skips the hand-off: when no other HTTP request is in flight
-and nothing is queued or running, the image runs right on the event loop
-(:meth:`_Arrival.classify`). Nobody else is there to be blocked,
-and the two thread switches (about 0.35 ms) were the largest single cost of a
-one-client request.
+A lone request skips the hand-off: when it is the runner's only caller and
+nothing is queued or draining, its image runs right on the event loop
+(:meth:`_Arrival.classify`); the two thread switches (about 0.35 ms) were the
+largest single cost of a one-client request. "Only caller" is the runner's own
+count (:attr:`service.runner.Runner.active`): a batch or a plate being read
+counts, what else the service answers (a ``/metrics`` scrape, a probe) does not.
 
-Why a dedicated thread instead of the thread pool: ONNX Runtime releases the
-GIL, so inference runs on the second core while the loop parses the next
-request; a single consumer also means one loop wake-up per batch rather than
-per image.
+Why the worker instead of the thread pool: ONNX Runtime releases the GIL, so
+inference runs on the second core while the loop parses the next request; one
+consumer also means one loop wake-up per batch rather than per image, and the
+model's one worker serialises ``/predict`` batches with the chunks of
+``/predict/batch``.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from threading import Condition
 
 import numpy as np
+
+from service.runner import Runner
 
 logger = logging.getLogger("service.batching")
 
@@ -49,54 +54,39 @@ class _Job:
 
 
 class MicroBatcher:
-    """Gathers single images into batches of at most ``max_batch`` for one inference thread.
+    """Gathers single images into batches of at most ``max_batch`` for the runner's worker.
 
     ``max_batch`` 1 switches batching off: every image is its own run, still on
-    the inference thread, so the two modes differ only in the gathering.
+    the worker, so the two modes differ only in the gathering.
     """
 
-    def __init__(
-        self,
-        run: Callable[[np.ndarray], np.ndarray],
-        buffer: np.ndarray,
-        *,
-        max_batch: int,
-        max_wait: float,
-        others_in_flight: Callable[[], bool] = lambda: False,
-    ) -> None:
+    def __init__(self, runner: Runner, buffer: np.ndarray, *, max_batch: int, max_wait: float) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if len(buffer) < max_batch:
             raise ValueError("the buffer must hold max_batch images")
-        #: Runs a preprocessed batch (the engine's timed inference); the only way to the model.
-        self.run = run
+        #: The character model's runner: the only way to the model, and the count of its callers.
+        self.runner = runner
         self.max_batch = max_batch
         self.max_wait = max(0.0, max_wait)
         self._queue: deque[_Job] = deque()
-        self._cond = threading.Condition()
+        self._cond = Condition()
         self._closed = False
-        #: Whether the service has other HTTP requests in flight; the engine passes the request
-        #: middleware's count (:attr:`service.metrics.Metrics.requests_in_flight`).
-        self._others_in_flight = others_in_flight
-        #: True from the moment the thread takes jobs until their futures are handed back.
-        self._busy = False
+        #: True from the moment a drain is posted to the worker until it finds the queue empty.
+        self._draining = False
         #: Images run on the loop by a lone request (exported to ``/model`` and the tests).
         self.alone_runs = 0
         #: Requests between "body received" and "image queued"; only their
         #: arrival is worth holding a batch open for.
         self.arriving = 0
-        #: Requests from "body received" until their probabilities are back, waiting ones included.
-        self.active = 0
         self._buffer = buffer
-        self._thread = threading.Thread(target=self._run, name="lpr-batcher", daemon=True)
-        self._thread.start()
 
     def submit(self, image: np.ndarray, *, arrived: bool = False) -> asyncio.Future[np.ndarray]:
         """Queue one preprocessed image (shape ``spec.shape``); resolves to its probabilities row.
 
-        ``arrived`` ends the caller's :meth:`arrival` in the same lock, so the
-        inference thread is woken once, not once for the image and once more
-        for the arrival count.
+        ``arrived`` ends the caller's :meth:`arrival` in the same lock, so a
+        drain holding its batch open is woken once, not once for the image and
+        once more for the arrival count.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
@@ -106,32 +96,36 @@ class MicroBatcher:
             if arrived:
                 self.arriving -= 1
             self._queue.append(_Job(image, future, loop))
-            self._cond.notify()
+            if self._draining:
+                self._cond.notify()
+                return future
+            self._draining = True
+        self.runner.post(self._drain)
         return future
 
     @contextmanager
     def arrival(self) -> Iterator[_Arrival]:
-        """Mark a request whose image is on its way, for as long as it is being prepared."""
+        """Mark a request whose image is on its way, and count it as the runner's caller until answered."""
+        self.runner.enter()
         with self._cond:
             self.arriving += 1
-            self.active += 1
         handle = _Arrival(self)
         try:
             yield handle
         finally:
-            with self._cond:
-                self.active -= 1
-                if not handle.submitted:
+            if not handle.submitted:
+                with self._cond:
                     self.arriving -= 1
                     self._cond.notify()
+            self.runner.leave()
 
-    def _gather(self) -> list[_Job] | None:
-        """Block for the first job, then take what is queued; ``None`` once closed and drained."""
+    def _take(self) -> list[_Job] | None:
+        """What is queued, up to ``max_batch``; ``None`` (and the drain ends) once the queue is empty."""
         with self._cond:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._cond.wait()
+            if not self._queue:
+                self._draining = False
+                self._cond.notify_all()  # close() waits for the drain to end
+                return None
             if self.max_wait > 0 and len(self._queue) < self.max_batch and self.arriving > 0:
                 deadline = time.monotonic() + self.max_wait
                 while len(self._queue) < self.max_batch and self.arriving > 0 and not self._closed:
@@ -140,21 +134,34 @@ class MicroBatcher:
                         break
                     self._cond.wait(remaining)
             count = min(self.max_batch, len(self._queue))
-            self._busy = True
             return [self._queue.popleft() for _ in range(count)]
+
+    def _drain(self) -> None:
+        """On the runner's worker: run what is queued, batch after batch, until nothing is left."""
+        while (jobs := self._take()) is not None:
+            try:
+                batch = self._buffer[: len(jobs)]
+                for row, job in enumerate(jobs):
+                    batch[row] = job.image
+                probabilities = self.runner.run(batch)  # a fresh array per run
+            except Exception as exc:  # resolve every waiter; the drain must outlive one bad run
+                logger.exception("batched inference failed for %d images", len(jobs))
+                _deliver(jobs, None, exc)
+                continue
+            _deliver(jobs, probabilities, None)
 
     def could_run_alone(self) -> bool:
         """A lock-free first look: is the caller the only work in sight? (:meth:`claim_alone` decides.)"""
-        return self.active == 1 and not self._queue and not self._busy and not self._others_in_flight()
+        return self.runner.active == 1 and not self._queue and not self._draining
 
     def claim_alone(self) -> bool:
         """Whether the caller, the only work in sight, may run its image itself.
 
-        The caller must be the only HTTP request in the service, the only
-        active one here, the queue empty and the thread idle: with company,
-        the hand-off is what lets inference overlap the next request's
-        preparation on the other core. The caller's arrival then ends, as
-        with :meth:`submit`. Shutdown still refuses new work.
+        The caller must be the runner's only caller, the queue empty and no
+        drain running: with company, the hand-off is what lets inference
+        overlap the next request's preparation on the other core. The caller's
+        arrival then ends, as with :meth:`submit`. Shutdown still refuses new
+        work.
         """
         with self._cond:
             if self._closed:
@@ -165,42 +172,21 @@ class MicroBatcher:
             self.alone_runs += 1
             return True
 
-    def _run(self) -> None:
-        while (jobs := self._gather()) is not None:
-            try:
-                batch = self._buffer[: len(jobs)]
-                for row, job in enumerate(jobs):
-                    batch[row] = job.image
-                probabilities = self.run(batch)  # a fresh array per run
-            except Exception as exc:  # resolve every waiter; the thread must outlive one bad run
-                logger.exception("batched inference failed for %d images", len(jobs))
-                self._finish(jobs, None, exc)
-                continue
-            self._finish(jobs, probabilities, None)
-
-    def _finish(
-        self, jobs: list[_Job], probabilities: np.ndarray | None, error: BaseException | None
-    ) -> None:
-        self._deliver(jobs, probabilities, error)
-        with self._cond:
-            self._busy = False
-
-    @staticmethod
-    def _deliver(jobs: list[_Job], probabilities: np.ndarray | None, error: BaseException | None) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[np.ndarray], int]]] = {}
-        for row, job in enumerate(jobs):
-            by_loop.setdefault(job.loop, []).append((job.future, row))
-        for loop, futures in by_loop.items():
-            # A closed loop raises RuntimeError: nobody is waiting there any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, futures, probabilities, error)
+    def info(self) -> dict[str, float | int | bool]:
+        """``GET /model``'s ``runtime.batching``."""
+        return {
+            "enabled": self.max_batch > 1,
+            "max_batch": self.max_batch,
+            "max_wait_ms": self.max_wait * 1000.0,
+            "alone_runs": self.alone_runs,
+        }
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop accepting work, finish what is queued, then end the thread."""
+        """Stop accepting work and wait for what is queued to run."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+            self._cond.wait_for(lambda: not self._draining, timeout)
 
 
 class _Arrival:
@@ -221,10 +207,20 @@ class _Arrival:
             await asyncio.sleep(0)
             if batcher.claim_alone():
                 self.submitted = True
-                return batcher.run(image[None])[0]
+                return batcher.runner.run(image[None])[0]
         future = self.batcher.submit(image, arrived=True)
         self.submitted = True
         return await future
+
+
+def _deliver(jobs: list[_Job], probabilities: np.ndarray | None, error: BaseException | None) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[np.ndarray], int]]] = {}
+    for row, job in enumerate(jobs):
+        by_loop.setdefault(job.loop, []).append((job.future, row))
+    for loop, futures in by_loop.items():
+        # A closed loop raises RuntimeError: nobody is waiting there any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, futures, probabilities, error)
 
 
 def _resolve(

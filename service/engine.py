@@ -1,20 +1,25 @@
 """The service's one way to the model: every route's inference goes through :class:`InferenceEngine`.
 
-The engine owns the ONNX Runtime session (:class:`lpr.model.Model`), the
-inference worker thread and the dynamic batcher, and knows three jobs:
+The engine is where requests meet the models. It holds one runner per loaded
+model (:mod:`service.runner`): the character classifier (:attr:`~InferenceEngine.classifier`)
+and the plate detector (:attr:`~InferenceEngine.detector`), each owning its session and
+worker thread and counting its callers; every inference of every route goes through one of
+them. The engine knows three jobs:
 
 * :meth:`~InferenceEngine.predict`: one crop. A small crop is prepared on the
   event loop (cheaper than a hop to a thread); its inference goes to the
-  dynamic batcher (:mod:`service.batching`), which runs it at once when the
-  request is alone and batches it with its neighbours under load.
+  dynamic batcher (:mod:`service.batching`), a wrapper around the classifier's
+  runner, which runs it at once when the request is the runner's only caller
+  and batches it with its neighbours under load.
 * :meth:`~InferenceEngine.classify_files`: many crops in one request (blocking: the
   batch and V2 routes run it in the thread pool, in one hop with their parsing). Each file is
   decoded on its own (a bad one fails alone); the rest of preprocessing runs
-  once per chunk of good files, and each chunk goes to the inference worker
+  once per chunk of good files, and each chunk goes to the runner's worker
   (ONNX Runtime releases the GIL) while the next is prepared, so a batch uses
   two cores.
-* :meth:`~InferenceEngine.read_plate`: a plate, through the one plate reader
-  (:func:`lpr.plate_reader.read_plate`), all its characters in one inference.
+* :meth:`~InferenceEngine.read_plate`: a photo or a plate, through the one photo reader
+  (:func:`lpr.photo_reader.read_photo`): plates found by the detector's runner, their
+  characters read by the classifier's.
 
 Every client mistake comes out as an :class:`~service.errors.APIError` (4xx);
 images classified and refused are counted here, so no route can forget to.
@@ -24,9 +29,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any, cast
 
 import numpy as np
@@ -36,13 +40,15 @@ from starlette.concurrency import run_in_threadpool
 from lpr.confidence import rank
 from lpr.detection import Detector
 from lpr.model import Model
-from lpr.photo_reader import photo_answer, read_photo
+from lpr.photo_reader import read_photo
 from lpr.preprocessing import InputSpec, inputs_into
 from service.batching import BatcherClosed, MicroBatcher
 from service.config import Settings
-from service.errors import APIError
+from service.errors import APIError, image_errors
 from service.metrics import Metrics
-from service.uploads import decode_whiteness, open_upload, prepare, upload_error
+from service.plate_schemas import plate_answer
+from service.runner import DetectorRunner, Runner
+from service.uploads import decode_whiteness, open_upload, prepare
 
 logger = logging.getLogger("service.engine")
 
@@ -55,40 +61,28 @@ INLINE_PIXELS = 512 * 512
 
 
 class InferenceEngine:
-    """The loaded model, its inference thread(s) and the three jobs the routes ask of it."""
+    """The loaded models' runners, the batcher, and the three jobs the routes ask of them."""
 
-    def __init__(
-        self,
-        model: Model,
-        detector: Detector,
-        settings: Settings,
-        metrics: Metrics,
-        *,
-        others_in_flight: Callable[[], bool] = lambda: False,
-    ) -> None:
+    def __init__(self, model: Model, detector: Detector, settings: Settings, metrics: Metrics) -> None:
         self.model = model
-        self.detector = detector
         self.metadata = model.metadata
         self.settings = settings
         self.metrics = metrics
-        # One worker: the request thread itself runs whatever the worker has not started once it
-        # is done preparing (:meth:`classify_files`), and a second worker would only take the
-        # core that preparing needs.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lpr-onnx")
+        #: The character model's runner, timed into the inference metrics.
+        self.classifier = Runner("characters", model.metadata, model.run, observe=metrics.observe_inference)
+        #: The plate detector's runner (what the photo reader asks for plates).
+        self.detector = DetectorRunner(detector)
         max_batch = settings.batch_max_size if settings.batching else 1
         self.batcher = MicroBatcher(
-            self.classify,
+            self.classifier,
             model.empty_batch(max_batch),
             max_batch=max_batch,
             max_wait=settings.batch_max_wait_ms / 1000.0,
-            others_in_flight=others_in_flight,
         )
         self._ready = threading.Event()
 
     @classmethod
-    def load(
-        cls, settings: Settings, metrics: Metrics, *, others_in_flight: Callable[[], bool] = lambda: False
-    ) -> InferenceEngine:
+    def load(cls, settings: Settings, metrics: Metrics) -> InferenceEngine:
         """Load and warm up the configured model (blocking: the lifespan runs it in a thread)."""
         model_path, metadata_path = settings.model_files()
         model = Model(
@@ -101,7 +95,7 @@ class InferenceEngine:
         model.warm_up(batch_sizes=(1, settings.batch_max_size, settings.max_batch_files))
         detector = Detector(*settings.detector_files(), intra_op_threads=settings.intra_op_threads)
         detector.warm_up()
-        engine = cls(model, detector, settings, metrics, others_in_flight=others_in_flight)
+        engine = cls(model, detector, settings, metrics)
         engine._ready.set()
         meta = model.metadata
         metrics.model_info.labels(meta.name, meta.version, model.sha256).set(1)
@@ -118,18 +112,7 @@ class InferenceEngine:
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    # -- inference -------------------------------------------------------------------------------
-
-    def classify(self, batch: np.ndarray) -> np.ndarray:
-        """Uncalibrated probabilities for a preprocessed batch, timed into the metrics."""
-        started = time.perf_counter()
-        probabilities = self.model.run(batch)
-        self.metrics.observe_inference(time.perf_counter() - started, len(batch))
-        return probabilities
-
-    def submit(self, batch: np.ndarray) -> Future[np.ndarray]:
-        """:meth:`classify` on the inference worker; ``batch`` must not change until the result is in."""
-        return self._pool.submit(self.classify, batch)
+    # -- counting and opening --------------------------------------------------------------------
 
     def _count(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:
@@ -165,28 +148,23 @@ class InferenceEngine:
         self._count([answer])
         return answer
 
-    async def read_plate(self, data: bytes) -> dict[str, Any]:
-        """A plate image to the ``/read-plate`` answer (without the file name)."""
+    async def read_plate(self, data: bytes, filename: str | None) -> dict[str, Any]:
+        """A photo or plate image to the ``/read-plate`` answer."""
         try:
-            return await run_in_threadpool(self._read_plate, data)
+            return await run_in_threadpool(self._read_plate, data, filename)
         except APIError as exc:
             self._count([exc])
             raise
 
-    def _read_plate(self, data: bytes) -> dict[str, Any]:
-        def classify(batch: np.ndarray) -> np.ndarray:
-            try:
-                return self.classify(batch)
-            except Exception as exc:  # the model's failure, not the upload's: stays a 500
-                raise _InferenceFailed from exc
-
-        try:
-            photo = read_photo(lambda: self._open(data), self.detector, classify, self.metadata)
-        except _InferenceFailed as failure:
-            raise cast(Exception, failure.__cause__) from None
-        except Exception as exc:  # Pillow/SciPy/NumPy on a hostile image: still the input's fault
-            raise upload_error(exc) from exc
-        return photo_answer(photo, self.metadata.model_version, self.detector.metadata.model_version)
+    def _read_plate(self, data: bytes, filename: str | None) -> dict[str, Any]:
+        # The service's limits, from the header; the photo reader then opens the accepted bytes
+        # itself (a reduced decode, a full-size one if a plate needs it). Its error for pixels it
+        # cannot process is the client's (4xx); a model's failure passes through (500).
+        self._open(data)
+        with image_errors():
+            photo = read_photo(data, self.detector, self.classifier.run, self.metadata)
+        versions = self.metadata.model_version, self.detector.metadata.model_version
+        return plate_answer(photo, filename, *versions)
 
     def classify_files(self, files: Sequence[bytes]) -> list[Outcome]:
         """One outcome per uploaded file, in order (blocking: callers run it in a worker thread).
@@ -195,9 +173,16 @@ class InferenceEngine:
         (Python, holds the GIL) then runs once per chunk of good files, with
         NumPy calls shared by the chunk, writing straight into one batch
         buffer. Every ``settings.inference_chunk`` good images go to the
-        inference worker while this thread prepares the next ones; 0 makes the
-        whole batch one call.
+        classifier's worker while this thread prepares the next ones; 0 makes the
+        whole batch one call. The request counts as the classifier's caller throughout.
         """
+        with self.classifier.caller():
+            outcomes = self._classify_files(files)
+        self._count(outcomes)
+        return outcomes
+
+    def _classify_files(self, files: Sequence[bytes]) -> list[Outcome]:
+        runner = self.classifier
         spec = self.metadata.spec
         chunk = self.settings.inference_chunk or len(files)
         outcomes: list[Outcome | None] = [None] * len(files)
@@ -209,7 +194,7 @@ class InferenceEngine:
 
         def hand_off(start: int, end: int) -> None:
             rows = batch[start:end]
-            pending.append((rows, self.submit(rows)))
+            pending.append((rows, runner.submit(rows)))
 
         for index, data in enumerate(files):
             try:
@@ -236,40 +221,31 @@ class InferenceEngine:
             rows, future = pending[k]
             if not future.cancel():
                 break
-            results[k] = self.classify(rows)
+            results[k] = runner.run(rows)
         chunks = [r if r is not None else f.result() for r, (_, f) in zip(results, pending, strict=True)]
         if good:
             probabilities = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
             for answer, index in zip(rank(probabilities, self.metadata), good, strict=True):
                 outcomes[index] = answer
         assert all(outcome is not None for outcome in outcomes)
-        self._count(cast(list[Outcome], outcomes))
         return cast(list[Outcome], outcomes)
 
     # -- operations ------------------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        """``GET /model``: the metadata, what this process loaded, and how it batches."""
+        """``GET /model``: the metadata, what this process loaded, how it batches, and its runners."""
         info = self.model.info()
-        batcher = self.batcher
         info["runtime"]["ready"] = self.ready
-        info["runtime"]["batching"] = {
-            "enabled": batcher.max_batch > 1,
-            "max_batch": batcher.max_batch,
-            "max_wait_ms": batcher.max_wait * 1000.0,
-            "alone_runs": batcher.alone_runs,
-        }
+        info["runtime"]["batching"] = self.batcher.info()
+        info["runtime"]["runners"] = [self.classifier.info(), self.detector.info()]
         return info
 
     def close(self) -> None:
-        """Refuse new work, finish what is queued, stop the threads."""
+        """Refuse new work, finish what is queued, stop the runners' workers."""
         self._ready.clear()
         self.batcher.close()
-        self._pool.shutdown(wait=True)
-
-
-class _InferenceFailed(Exception):
-    """Carries a model failure out of the plate reader past the upload-error mapping."""
+        self.classifier.close()
+        self.detector.close()
 
 
 def _inputs(grays: list[np.ndarray], spec: InputSpec, out: np.ndarray) -> None:

@@ -74,12 +74,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     metrics: Metrics = app.state.metrics
-    # The batcher lets a request run alone only when no other HTTP request is in flight: the
-    # count the metrics middleware keeps for every request.
-    load = partial(
-        InferenceEngine.load, settings, metrics, others_in_flight=lambda: metrics.requests_in_flight > 1
-    )
-    engine = await run_in_threadpool(load)
+    engine = await run_in_threadpool(InferenceEngine.load, settings, metrics)
     app.state.engine = engine
     if not settings.api_key_list():
         logger.warning("LPR_API_KEYS is not set: every route is open to anyone who can reach the service")

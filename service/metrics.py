@@ -78,8 +78,6 @@ class Metrics:
             "HTTP requests received and not yet answered.",
             registry=self.registry,
         )
-        #: The same count as a plain int, read on the hot path (see ``service.batching``).
-        self.requests_in_flight = 0
 
     def observe_inference(self, seconds: float, batch_size: int) -> None:
         self.inference_seconds.observe(seconds)
@@ -118,12 +116,10 @@ class MetricsMiddleware:
             await send(message)
 
         metrics = self.metrics
-        metrics.requests_in_flight += 1
         metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            metrics.requests_in_flight -= 1
             metrics.in_flight.dec()
             labels = (endpoint, scope["method"], str(status))
             self.metrics.requests.labels(*labels).inc()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 from conftest import make_client
@@ -14,33 +16,33 @@ from lpr.model import Model
 from lpr.preprocessing import preprocess_bytes
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate
 from service.batching import BatcherClosed, MicroBatcher
+from service.runner import Runner
 
 
 class Recorded:
-    """The shipped float32 model, recording the size of every inference call made through it."""
+    """The shipped float32 model behind a runner, recording the size of every inference call."""
 
     def __init__(self) -> None:
         self.model = Model(locate(DEFAULT_REPOSITORY, DEFAULT_MODEL).onnx)
         self.metadata = self.model.metadata
+        self.runner = Runner("characters", self.metadata, self.classify)
         self.sizes: list[int] = []
 
     def classify(self, batch: np.ndarray) -> np.ndarray:
         self.sizes.append(len(batch))
         return self.model.run(batch)
 
-    def batcher(self, max_batch: int, max_wait: float, **options: object) -> MicroBatcher:
+    def batcher(self, max_batch: int, max_wait: float) -> MicroBatcher:
         return MicroBatcher(
-            self.classify,
-            self.model.empty_batch(max_batch),
-            max_batch=max_batch,
-            max_wait=max_wait,
-            **options,
+            self.runner, self.model.empty_batch(max_batch), max_batch=max_batch, max_wait=max_wait
         )
 
 
 @pytest.fixture(scope="module")
-def recorded() -> Recorded:
-    return Recorded()
+def recorded() -> Iterator[Recorded]:
+    recorded = Recorded()
+    yield recorded
+    recorded.runner.close()
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +136,7 @@ def test_a_lone_request_runs_at_once_without_the_hand_off(recorded: Recorded, im
     try:
         sizes.clear()
         row = asyncio.run(_request(batcher, images[3]))
-        assert batcher.arriving == batcher.active == 0, "the arrival must end exactly once"
+        assert batcher.arriving == recorded.runner.active == 0, "the arrival must end exactly once"
     finally:
         batcher.close()
     assert batcher.alone_runs == 1 and sizes == [1]
@@ -150,7 +152,7 @@ def test_a_request_with_company_is_batched_not_run_alone(recorded: Recorded, ima
 
     try:
         asyncio.run(with_company())
-        assert batcher.arriving == batcher.active == 0
+        assert batcher.arriving == recorded.runner.active == 0
     finally:
         batcher.close()
     assert batcher.alone_runs == 0
@@ -175,16 +177,21 @@ def test_requests_that_start_together_are_batched_not_run_alone(
     np.testing.assert_allclose(np.stack(rows), recorded.model.run(images[:4].copy()), atol=1e-6)
 
 
-def test_other_requests_in_flight_keep_a_request_from_running_alone(
+def test_another_caller_of_the_runner_keeps_a_request_from_running_alone(
     recorded: Recorded, images: np.ndarray
 ) -> None:
-    batcher = recorded.batcher(32, 0.0, others_in_flight=lambda: True)
+    """A batch or a plate using the model counts as company; the request goes to the worker."""
+    batcher = recorded.batcher(32, 0.0)
 
     try:
-        asyncio.run(_request(batcher, images[0]))
+        with recorded.runner.caller():
+            row = asyncio.run(_request(batcher, images[0]))
+        assert recorded.runner.active == 0
+        asyncio.run(_request(batcher, images[0]))  # the other caller gone: alone again
     finally:
         batcher.close()
-    assert batcher.alone_runs == 0
+    assert batcher.alone_runs == 1
+    np.testing.assert_allclose(row, recorded.model.run(images[:1].copy())[0], atol=1e-6)
 
 
 def test_a_failed_inference_fails_only_its_batch(recorded: Recorded, images: np.ndarray) -> None:
@@ -229,3 +236,58 @@ def test_the_api_gives_the_same_answers_with_batching_on_or_off(
             reference = client.post("/predict", files=files).json()
             assert mine["label"] == reference["label"] == name
             assert mine["probabilities"] == reference["probabilities"]
+
+
+async def _held_scrape(app, release: asyncio.Event) -> None:
+    """``GET /metrics`` through the whole stack, its answer held until ``release`` is set."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/metrics",
+        "raw_path": b"/metrics",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        await release.wait()
+
+    await app(scope, receive, send)
+
+
+def test_a_metrics_scrape_in_flight_does_not_change_how_a_lone_predict_runs(
+    samples: dict[str, bytes],
+) -> None:
+    """The batcher asks the model's runner who else is using the model, not the HTTP middleware."""
+    with make_client() as client:
+        app, engine = client.app, client.app.state.engine
+
+        async def scenario() -> tuple[float, int, httpx.Response]:
+            release = asyncio.Event()
+            scrape = asyncio.create_task(_held_scrape(app, release))
+            for _ in range(100):  # until the scrape is inside the stack, waiting to send
+                await asyncio.sleep(0)
+            in_flight = app.state.metrics.in_flight._value.get()
+            before = engine.batcher.alone_runs
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                files = {"file": ("8.png", samples["8"], "image/png")}
+                response = await http.post("/predict", files=files)
+            alone = engine.batcher.alone_runs - before
+            release.set()
+            await scrape
+            return in_flight, alone, response
+
+        in_flight, alone, response = client.portal.call(scenario)
+    assert in_flight == 1, "the scrape must be in flight while /predict runs"
+    assert response.status_code == 200 and response.json()["label"] == "8"
+    assert alone == 1, "a lone /predict must run at once beside a scrape, as it does without one"
