@@ -22,9 +22,10 @@ from lpr.photo_reader import _box_mapper, _unturn, _unwarp
 from lpr.rectify import straighten
 from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.plate_schemas import PlateReading
-from training.data.photos import SceneMaker, open_photos, plate_groups, split_photos, targets
+from training.data.photos import open_photos, plate_groups, split_photos
 from training.evaluation.photo_eval import expected_labels, upright_box
 from training.synthesis.plates import generate_plates
+from training.synthesis.scenes import SceneMaker, targets
 
 PHOTOS = SHARED / "data" / "plate-photos"
 

@@ -269,10 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.run is None:
             _refresh_card(args.models, args.reports)
     elif args.command == "detector":
-        from training.fitting.detector import ship_detector, train_detector
+        from training.evaluation.detection import settle
+        from training.fitting.detector import fit_detector
+        from training.release.detector import export_detector, ship_detector
 
         chosen = {k: v for k, v in (("scenes", args.scenes), ("epochs", args.epochs)) if v is not None}
-        run = train_detector(args.data, args.out, seed=args.seed, **chosen)
+        fitted = fit_detector(args.data, args.out, seed=args.seed, **chosen)
+        run = settle(export_detector(fitted, args.out), args.data)
         meta = json.loads((run / "model.json").read_text())
         print(f"run folder: {run}; validation photos: {meta['validation']}")
         if args.ship:

@@ -35,7 +35,7 @@ from lpr.plate_reader import UNREADABLE, read_plate
 from lpr.repository import locate
 from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.photos import Photo, open_photos
-from training.fitting.detector import match
+from training.evaluation.detection import match
 
 PHOTOS_REPORT = "photos_eval.json"
 PHOTOS_FIGURE = "photos_examples.png"

@@ -1,0 +1,99 @@
+"""The fitted plate detector exported to ONNX with its metadata, and shipped into the model repository."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lpr.detection import DETECTOR_MODEL, HEAD, MIN_SCORE, Detector
+from lpr.hashing import sha256_file
+from lpr.repository import place
+from training.common.outputs import write_json
+from training.data.photos import Photo
+from training.fitting.detector import VERSION, FittedDetector
+from training.release.export import OPSET
+
+#: Largest difference between the Keras and the ONNX heads on the probe scenes.
+PARITY_TOLERANCE = 1e-3
+
+
+def _metadata(fitted: FittedDetector, onnx_path: Path) -> dict[str, Any]:
+    spec = fitted.spec
+    return {
+        "name": DETECTOR_MODEL,
+        "version": VERSION,
+        "architecture": "centernet-fpn-s16",
+        "input": {
+            **spec.to_dict(),
+            "name": "image",
+            "layout": "NHWC",
+            "range": [0.0, 1.0],
+            "module": "lpr.detection",
+        },
+        "output": {"name": "head", "channels": list(HEAD)},
+        "min_score": MIN_SCORE,
+        "seed": fitted.seed,
+        "training": fitted.training,
+        "dataset": {
+            "name": "plate-photos",
+            "sha256": _photos_hash(fitted.photos),
+            "photos": len(fitted.photos),
+            "fit": [p.path.name for p in fitted.fit],
+            "validation": [p.path.name for p in fitted.val],
+        },
+        "parameters": int(fitted.model.count_params()),
+        "onnx": {"file": onnx_path.name, "sha256": sha256_file(onnx_path), "opset": OPSET},
+    }
+
+
+def export_detector(fitted: FittedDetector, out: str | Path) -> Path:
+    """Write ``out/model.onnx`` and ``out/model.json``, the ONNX heads checked against Keras; ``out``."""
+    import tensorflow as tf
+    import tf2onnx
+
+    out = Path(out)
+    model, spec = fitted.model, fitted.spec
+    onnx_path = out / "model.onnx"
+    signature = (tf.TensorSpec((None, spec.side, spec.side, 3), tf.float32, name="image"),)
+
+    @tf.function(input_signature=signature)
+    def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"head": model(image, training=False)}
+
+    tf2onnx.convert.from_function(serve, input_signature=signature, opset=OPSET, output_path=str(onnx_path))
+    keras_out = model.predict(fitted.probe, verbose=0)
+    meta = _metadata(fitted, onnx_path)
+    write_json(out / "model.json", meta)
+    parity = float(np.abs(Detector(onnx_path, out / "model.json").heads(fitted.probe) - keras_out).max())
+    if parity > PARITY_TOLERANCE:
+        raise RuntimeError(f"the ONNX detector disagrees with Keras by {parity}")
+    meta["parity"] = {"n": len(fitted.probe), "max_abs_diff": parity}
+    write_json(out / "model.json", meta)
+    return out
+
+
+def _photos_hash(photos: list[Photo]) -> str:
+    digest = hashlib.sha256()
+    for photo in photos:
+        digest.update(photo.path.name.encode())
+        digest.update(sha256_file(photo.path).encode())
+        digest.update(repr(photo.box).encode())
+    return digest.hexdigest()
+
+
+def ship_detector(run: str | Path, repository: str | Path, force: bool = False) -> list[Path]:
+    """Copy a detector run into ``<repository>/plate-detector/<version>/``."""
+    run = Path(run)
+    meta = json.loads((run / "model.json").read_text())
+    target = Path(repository) / DETECTOR_MODEL / meta["version"]
+    if target.exists() and not force:
+        raise FileExistsError(f"{target} exists; give the detector a new version or pass --force")
+    files = place(Path(repository), DETECTOR_MODEL, meta["version"])
+    shutil.copyfile(run / "model.onnx", files.onnx)
+    shutil.copyfile(run / "model.json", files.metadata)
+    return [files.onnx, files.metadata]
