@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_CLASSES, encode, make_client
+from conftest import SAMPLE_CLASSES, TEST_CROPS, encode, make_client
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -22,6 +22,7 @@ from service.config import Settings
 from service.dependencies import EngineDep
 from service.main import create_app
 from service.multipart import form_body
+from training.synthesis.plates import DEFAULT_SEED, generate_plates
 
 
 def predict(client: TestClient, data: bytes, filename: str = "crop.png") -> dict:
@@ -202,6 +203,43 @@ def test_health_ready_and_model(client: TestClient, settings: Settings) -> None:
     shipped = hashlib.sha256(settings.model_files()[0].read_bytes()).hexdigest()
     assert info["runtime"]["sha256"] == shipped == info["onnx"]["sha256"]
     assert info["runtime"]["intra_op_threads"] == settings.intra_op_threads
+
+
+def test_model_lists_one_runner_per_model_and_what_went_through_each(
+    settings: Settings, samples: dict[str, bytes]
+) -> None:
+    """Every inference of every route goes through its model's runner, and GET /model shows them."""
+    plate = next(iter(generate_plates(TEST_CROPS, count=1, seed=DEFAULT_SEED)))
+    buffer = io.BytesIO()
+    plate.image.save(buffer, "PNG")
+    characters = json.loads(settings.model_files()[1].read_text())
+    detector = json.loads(settings.detector_files()[1].read_text())
+    with make_client() as fresh:
+
+        def runners() -> dict[str, dict]:
+            return {r["role"]: r for r in fresh.get("/model").json()["runtime"]["runners"]}
+
+        start = runners()
+        assert [(r["role"], r["name"], r["version"]) for r in start.values()] == [
+            ("characters", characters["name"], characters["version"]),
+            ("plates", detector["name"], detector["version"]),
+        ]
+        assert all(r["calls"] == r["images"] == r["active"] == 0 for r in start.values()), "warm-up counts"
+        predict(fresh, samples["8"])
+        files = [("files", (f"{n}.png", d, "image/png")) for n, d in samples.items()]
+        assert fresh.post("/predict/batch", files=files).status_code == 200
+        crops = runners()
+        assert crops["characters"]["images"] == 5 and crops["characters"]["calls"] >= 2
+        assert crops["plates"]["calls"] == 0
+        read = fresh.post("/read-plate", files={"file": ("p.png", buffer.getvalue(), "image/png")})
+        assert read.status_code == 200 and read.json()["text"] == plate.text
+        after = runners()
+        metrics = fresh.get("/metrics").text
+    assert after["plates"]["calls"] == after["plates"]["images"] >= 1
+    assert after["characters"]["images"] > crops["characters"]["images"], "the plate's characters"
+    assert all(r["active"] == 0 for r in after.values())
+    # The inference metrics are the classifier runner's own timing: the same images.
+    assert f"lpr_model_inference_batch_size_sum {float(after['characters']['images'])}" in metrics
 
 
 def test_metrics_count_requests_images_and_inference(settings: Settings, samples: dict[str, bytes]) -> None:
