@@ -160,7 +160,10 @@ class ModelInfo(BaseModel):
     test_metrics: dict[str, Any] | None = None
     dataset: dict[str, Any] | None = None
     onnx: dict[str, Any] | None = None
-    runtime: dict[str, Any]
+    runtime: dict[str, Any] = Field(
+        description="What this process loaded and runs: ONNX Runtime, threads, the file's SHA-256, pid, "
+        "ready, batching, and runners (one per loaded model: role, name, version, calls, images, active)."
+    )
 
 
 #: The documented error answers of every upload route (``/predict``, ``/predict/batch``, ``/read-plate``).
