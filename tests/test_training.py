@@ -278,7 +278,7 @@ def test_the_shipped_recipe_is_compact_ink16s_network_on_every_source() -> None:
 
 def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:
     """The gap between reading crops alone and reading plates is itemised, crop by crop."""
-    from training.reports.model_card import _plate_only_note
+    from training.reports.plates_section import plate_only_note
 
     plates = {
         "crop_by_crop": {"crops_misread": ["0/86.jpg"]},
@@ -297,12 +297,12 @@ def test_the_model_card_names_characters_misread_only_on_a_plate() -> None:
             },
         ],
     }
-    note = _plate_only_note(plates)
+    note = plate_only_note(plates)
     assert "1 character is misread only on a plate" in note
     assert "`8/110.jpg` 1x" in note
     assert "0/86" not in note and "3/5" not in note
     plates["errors"] = plates["errors"][1:]
-    assert _plate_only_note(plates) == ""
+    assert plate_only_note(plates) == ""
 
 
 def test_the_cli_offers_every_recipe_and_trains_the_shipped_one_by_default() -> None:

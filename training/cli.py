@@ -166,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _refresh_card(models: str, reports: str) -> None:
-    """Bring the card's report-only sections up to date (``training.model_card.refresh_card``)."""
+    """Bring the card's report-only sections up to date (``training.reports.model_card.refresh_card``)."""
     from training.reports.model_card import refresh_card
 
     card = refresh_card(models, reports)

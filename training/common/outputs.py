@@ -13,8 +13,11 @@ from typing import Any
 
 from lpr.repository import DEFAULT_MODEL, REFERENCE_MODEL
 
-#: The checkout's reports folder.
-REPORTS = Path(__file__).resolve().parents[2] / "reports"
+#: The checkout, and its reports folder.
+CHECKOUT = Path(__file__).resolve().parents[2]
+REPORTS = CHECKOUT / "reports"
+#: The four colour samples (real uploads) beside the checkout: the card reads them, ``ship`` draws them.
+SAMPLES = CHECKOUT.parent / "shared" / "samples"
 
 MODEL_CARD = "MODEL_CARD.md"
 #: ``lpr-train plates`` on plates of test crops (what the card reports) and of validation crops.

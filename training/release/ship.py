@@ -16,10 +16,8 @@ from pathlib import Path
 from lpr.hashing import sha256_file
 from lpr.repository import DEFAULT_MODEL, MODEL_FILE, ModelFiles, place
 from training.common.figures import preprocessing_proof
-from training.common.outputs import REPORTS, figures_dir, write_json
+from training.common.outputs import REPORTS, SAMPLES, figures_dir, write_json
 from training.data.dataset import dataset_record
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 
 #: Figures of the shipped run that the model card links to.
 FIGURES = (
