@@ -60,6 +60,36 @@ class Settings(BaseSettings):
         ge=1,
         description="Most pixels an image may declare (width x height); bounds memory against bombs.",
     )
+    max_photo_bytes: int = Field(
+        25 * MIB,
+        ge=1,
+        description=(
+            "Largest photo /read-plate accepts, in bytes: a phone's full-size JPEG (12 MP: 3-8 MB, "
+            "up to 20 MB for a busy 24 MP scene). The crop routes keep LPR_MAX_UPLOAD_BYTES."
+        ),
+    )
+    max_photo_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description=(
+            "Most pixels a /read-plate photo may declare: 24 and 36 MP cameras pass; a photo that is "
+            "not a JPEG is decoded whole, so this bounds its memory. The crop routes keep LPR_MAX_PIXELS."
+        ),
+    )
+    linger_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        description=(
+            "Lingering close: how long a body refused with 413 is still read (and dropped) before a "
+            "connection the client asked to close is closed, so a client still sending gets the 413 "
+            "instead of a connection reset."
+        ),
+    )
+    linger_bytes: int = Field(
+        64 * MIB,
+        ge=0,
+        description="Lingering close: most bytes of a refused body read and dropped before that close.",
+    )
     intra_op_threads: int = Field(
         1, ge=0, description="ONNX Runtime threads inside one inference (0 lets ONNX Runtime choose)."
     )
@@ -204,6 +234,11 @@ class Settings(BaseSettings):
     def max_single_body_bytes(self) -> int:
         """Largest /predict body: one file at the limit plus multipart framing."""
         return self.max_upload_bytes + MULTIPART_OVERHEAD
+
+    @property
+    def max_photo_body_bytes(self) -> int:
+        """Largest /read-plate body: one photo at its limit plus multipart framing."""
+        return self.max_photo_bytes + MULTIPART_OVERHEAD
 
 
 #: Room for boundaries and part headers around each file (a long file name fits easily).

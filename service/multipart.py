@@ -11,6 +11,7 @@ one byte over the per-file limit, enough for the pipeline to refuse it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -31,6 +32,76 @@ class Part:
 
 def _malformed(reason: str) -> APIError:
     return APIError("malformed_body", f"the request body is not valid multipart/form-data: {reason}")
+
+
+class _PartCollector:
+    """python-multipart's callbacks: each part's name, file name and bytes, the bytes kept up to ``keep``."""
+
+    def __init__(self, max_parts: int, keep: int | None) -> None:
+        self.max_parts = max_parts
+        self.keep = keep
+        self.parts: list[Part] = []
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.header_field = bytearray()
+        self.header_value = bytearray()
+        self.disposition = b""
+        self.finished = False
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.chunks.clear()
+        self.kept = 0
+        self.disposition = b""
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field.extend(data[start:end])
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value.extend(data[start:end])
+
+    def on_header_end(self) -> None:
+        if bytes(self.header_field).lower() == b"content-disposition":
+            self.disposition = bytes(self.header_value)
+        self.header_field.clear()
+        self.header_value.clear()
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.keep is not None:
+            end = min(end, start + self.keep - self.kept)
+            if end <= start:
+                return
+        self.chunks.append(data[start:end])
+        self.kept += end - start
+
+    def on_part_end(self) -> None:
+        if len(self.parts) >= self.max_parts:
+            raise APIError("too_many_files", f"more than {self.max_parts} parts in one request")
+        _, params = parse_options_header(self.disposition)
+        name = params.get(b"name")
+        if name is None:
+            raise _malformed("a part has no Content-Disposition name")
+        filename = params.get(b"filename")
+        self.parts.append(
+            Part(
+                name.decode("utf-8", "replace"),
+                None if filename is None else filename.decode("utf-8", "replace"),
+                b"".join(self.chunks),
+            )
+        )
+
+    def on_end(self) -> None:
+        self.finished = True
 
 
 def parse_form(
@@ -55,84 +126,17 @@ def parse_form(
     if not boundary:
         raise _malformed("the content-type has no boundary")
 
-    keep = None if max_part_bytes is None else max_part_bytes + 1
-    parts: list[Part] = []
-    chunks: list[bytes] = []
-    kept = 0
-    header_field = bytearray()
-    header_value = bytearray()
-    disposition = b""
-    finished = False
-
-    def on_part_begin() -> None:
-        nonlocal disposition, kept
-        chunks.clear()
-        kept = 0
-        disposition = b""
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_field.extend(data[start:end])
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
-
-    def on_header_end() -> None:
-        nonlocal disposition
-        if bytes(header_field).lower() == b"content-disposition":
-            disposition = bytes(header_value)
-        header_field.clear()
-        header_value.clear()
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        nonlocal kept
-        if keep is not None:
-            end = min(end, start + keep - kept)
-            if end <= start:
-                return
-        chunks.append(data[start:end])
-        kept += end - start
-
-    def on_part_end() -> None:
-        if len(parts) >= max_parts:
-            raise APIError("too_many_files", f"more than {max_parts} parts in one request")
-        _, params = parse_options_header(disposition)
-        name = params.get(b"name")
-        if name is None:
-            raise _malformed("a part has no Content-Disposition name")
-        filename = params.get(b"filename")
-        parts.append(
-            Part(
-                name.decode("utf-8", "replace"),
-                None if filename is None else filename.decode("utf-8", "replace"),
-                b"".join(chunks),
-            )
-        )
-
-    def on_end() -> None:
-        nonlocal finished
-        finished = True
-
+    collector = _PartCollector(max_parts, None if max_part_bytes is None else max_part_bytes + 1)
     try:
-        parser = MultipartParser(
-            boundary,
-            {
-                "on_part_begin": on_part_begin,
-                "on_header_field": on_header_field,
-                "on_header_value": on_header_value,
-                "on_header_end": on_header_end,
-                "on_part_data": on_part_data,
-                "on_part_end": on_part_end,
-                "on_end": on_end,
-            },
-        )
+        parser = MultipartParser(boundary, collector.callbacks())
         parser.write(body)
         parser.finalize()
     except FormParserError as exc:  # also a boundary python-multipart refuses (over 256 bytes)
         raise _malformed(str(exc) or type(exc).__name__) from exc
-    if not finished and body.strip():
+    if not collector.finished and body.strip():
         # python-multipart accepts a body cut off mid-part without complaint.
         raise _malformed("the body ends before the closing boundary (truncated upload?)")
-    return parts
+    return collector.parts
 
 
 def files_named(parts: list[Part], field: str, content_type: str | None) -> list[Part]:
@@ -159,18 +163,24 @@ def one_file(body: bytes, content_type: str | None, field: str, *, max_part_byte
     return files_named(parts, field, content_type)[0]
 
 
-#: The OpenAPI extension that marks an upload route: ``one`` file or ``many``. The body-size
-#: limits (:func:`service.limits.upload_limits`) are derived from it, so a new upload route
-#: is limited by declaring its body, with no list to edit.
+#: The OpenAPI extension that marks an upload route: ``one`` crop-sized file, ``many``, or
+#: one whole ``photo``. The body-size limits (:func:`service.limits.upload_limits`) are derived
+#: from it, so a new upload route is limited by declaring its body, with no list to edit.
 UPLOAD_EXTENSION = "x-lpr-upload"
 
 
-def form_body(field: str, *, many: bool, description: str) -> dict:
-    """The OpenAPI ``requestBody`` of an upload route that reads its body with :func:`parse_form`."""
+def form_body(field: str, *, many: bool, description: str, photo: bool = False) -> dict:
+    """The OpenAPI ``requestBody`` of an upload route that reads its body with :func:`parse_form`.
+
+    ``photo``: one file with the photo limits (``LPR_MAX_PHOTO_BYTES``), a phone's
+    full-size picture, instead of a crop's.
+    """
+    if many and photo:
+        raise ValueError("a photo route takes one file")
     file_schema = {"type": "string", "format": "binary", "description": description}
     schema = {"type": "array", "items": file_schema} if many else file_schema
     return {
-        UPLOAD_EXTENSION: "many" if many else "one",
+        UPLOAD_EXTENSION: "many" if many else "photo" if photo else "one",
         "requestBody": {
             "required": True,
             "content": {

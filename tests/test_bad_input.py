@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import json
+import time
 from collections.abc import Callable, Iterator
 
+import anyio
+import numpy as np
 import pytest
-from conftest import encode, make_client, png_bomb
+from conftest import SHARED, encode, make_client, png_bomb
 from fastapi.testclient import TestClient
 from httpx import Response
 from PIL import Image
+
+from lpr.detection import DETECTOR_MODEL
+from lpr.repository import DEFAULT_REPOSITORY, locate
+from service.limits import BodyLimits, BodySizeLimitMiddleware
 
 MIB = 1024 * 1024
 
@@ -211,3 +220,133 @@ def test_an_oversized_part_is_kept_only_to_one_byte_over_the_limit() -> None:
     big, ok = parse_form(body, "multipart/form-data; boundary=b", max_parts=4, max_part_bytes=1000)
     assert (big.filename, len(big.data)) == ("big.png", 1001)
     assert (ok.filename, ok.data) == ("ok.png", b"abc")
+
+
+# -- a refused body on a connection that closes: read to its end first, within bounds ------------
+
+
+class Client:
+    """An HTTP client as the ASGI app sees it: a body of ``chunks`` 64 KiB chunks, then silence."""
+
+    def __init__(self, chunks: int, *, then_stalls: bool = False) -> None:
+        self.left = chunks
+        self.then_stalls = then_stalls
+        self.read = 0
+
+    async def receive(self) -> dict:
+        if self.left == 0:
+            await anyio.sleep_forever()  # a client that stopped sending (or one that sends slowly)
+        self.left -= 1
+        self.read += 1
+        return {
+            "type": "http.request",
+            "body": bytes(64 * 1024),
+            "more_body": self.left > 0 or self.then_stalls,
+        }
+
+
+def refuse(headers: dict[str, str], client: Client, *, version: str = "1.1", **bounds: float) -> list[dict]:
+    """What the body limit (1000 bytes on /up) sends for a declared 1 MiB body: the app never runs."""
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        raise AssertionError("a refused body never reaches the app")
+
+    limits = BodyLimits({"/up": 1000}, bounds.get("seconds", 5.0), int(bounds.get("bytes", 10 * MIB)))
+    middleware = BodySizeLimitMiddleware(app, limits)
+    scope = {
+        "type": "http",
+        "http_version": version,
+        "method": "POST",
+        "path": "/up",
+        "headers": [(b"content-length", str(MIB).encode())]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    anyio.run(middleware, scope, client.receive, send)
+    assert sent[0]["status"] == 413
+    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"]["code"] == "request_too_large"
+    assert not sent[-1].get("more_body", False), "the answer is complete"
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("headers", "version"),
+    [({"Connection": "close"}, "1.1"), ({"Connection": "Keep-Alive, close"}, "1.1"), ({}, "1.0")],
+)
+def test_a_connection_that_closes_is_answered_at_once_and_closed_once_the_body_is_read(
+    headers: dict[str, str], version: str
+) -> None:
+    client = Client(16)
+    sent = refuse(headers, client, version=version)
+    assert client.read == 16, "the whole body was read (and dropped) before the close"
+    assert sent[1]["more_body"] is True and json.loads(sent[1]["body"]), (
+        "every byte of the 413 went out first"
+    )
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Connection": "keep-alive"}, {"Expect": "100-continue", "Connection": "close"}]
+)
+def test_a_kept_alive_connection_or_a_client_waiting_to_continue_is_answered_without_reading(
+    headers: dict[str, str],
+) -> None:
+    """Kept alive: the server discards the rest itself. Expect: the client has sent nothing to read."""
+    client = Client(16)
+    sent = refuse(headers, client)
+    assert client.read == 0 and len(sent) == 2
+
+
+def test_the_lingering_close_is_bounded_in_bytes_and_in_time() -> None:
+    endless = Client(10_000)
+    refuse({"Connection": "close"}, endless, bytes=4 * 64 * 1024)
+    assert endless.read == 5, "read just past LPR_LINGER_BYTES, then closed"
+    stalled = Client(3, then_stalls=True)
+    started = time.monotonic()
+    refuse({"Connection": "close"}, stalled, seconds=0.3)
+    assert stalled.read == 3 and 0.3 <= time.monotonic() - started < 2, "closed after LPR_LINGER_SECONDS"
+
+
+# -- phone photos: /read-plate's own limits -------------------------------------------------------
+
+
+@functools.cache
+def phone_photo() -> bytes:
+    """A phone's full-size JPEG of a busy scene: a held-out plate photo at 4000x3000, sensor noise on top.
+
+    The noise is what makes a phone's JPEG big: at quality 95 this is about 8 MB,
+    as a 12 MP camera's picture of a street is; the crop limit is 5 MiB.
+    """
+    meta = json.loads(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL).metadata.read_text())
+    photo = SHARED / "data" / "plate-photos" / "images" / meta["dataset"]["validation"][0]
+    pixels = np.asarray(Image.open(photo).convert("RGB").resize((4000, 3000)), dtype=np.int16)
+    noise = np.random.default_rng(0).integers(-32, 33, pixels.shape, dtype=np.int16)
+    return encode(Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)), "JPEG", quality=95)
+
+
+def test_a_phone_photo_is_read_by_read_plate_and_too_large_for_the_crop_routes(client: TestClient) -> None:
+    data = phone_photo()
+    assert 7 * MIB <= len(data) <= 20 * MIB
+    read = client.post("/read-plate", **upload(data, "phone.jpg"))
+    assert read.status_code == 200, read.text
+    assert read.json()["image"] == {"width": 4000, "height": 3000} and read.json()["plates"]
+    assert_error(client.post("/predict", **upload(data, "phone.jpg")), 413, "request_too_large")
+    batch = client.post("/predict/batch", files=[("files", ("phone.jpg", data, "image/jpeg"))])
+    assert batch.status_code == 200 and batch.json()["results"][0]["error"]["code"] == "file_too_large"
+    # A 24 MP camera's picture passes /read-plate's pixel limit, not a crop route's.
+    big = png_bomb(6000, 4000)
+    assert client.post("/read-plate", **upload(big, "24mp.png")).status_code == 200
+    assert_error(client.post("/predict", **upload(big, "24mp.png")), 413, "too_many_pixels")
+
+
+def test_the_photo_limits_are_read_plates_own() -> None:
+    """LPR_MAX_PHOTO_BYTES and LPR_MAX_PHOTO_PIXELS bound /read-plate; the crop routes keep theirs."""
+    with make_client(max_photo_bytes=10_000, max_photo_pixels=20_000_000) as small:
+        file_over = upload(b"\x89PNG" + b"\x00" * 12_000)  # over the file limit, within the body's
+        assert_error(small.post("/read-plate", **file_over), 413, "file_too_large")
+        assert small.post("/predict", **file_over).status_code != 413
+        assert_error(small.post("/read-plate", **upload(b"\x00" * 20_000)), 413, "request_too_large")
+        assert_error(small.post("/read-plate", **upload(png_bomb(5000, 5000))), 413, "too_many_pixels")
