@@ -10,6 +10,9 @@ Typical use (models go to the repository ``models/<name>/<version>/``, reports t
     lpr-train calibrate --figure
     lpr-train plates --data ../shared/data/lpr                  # reports/plates_eval.json
     lpr-train card --default runs/compact-ink16                 # reports/MODEL_CARD.md
+
+Each sub-command is a pair here: the function that declares its arguments and the one that runs it,
+importing its stage only then (``--help`` stays free of TensorFlow).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
@@ -31,13 +35,36 @@ REPOSITORY_HELP = (
     "model repository, laid out <name>/<version>/model.{onnx,json} (default: the checkout's models/)"
 )
 REPORTS_HELP = "reports folder (default: the checkout's reports/)"
+DATA_HELP = "dataset root (default: ../shared/data/<name>, the dataset name the model's metadata records)"
+PHOTOS_DATA_HELP = "data home holding plate-photos/ and lpr/"
+
+#: ``sub.add_parser``'s result: one sub-command's parser.
+Parser = argparse.ArgumentParser
+Adder = Callable[..., Parser]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lpr-train", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _models(parser: Parser) -> None:
+    parser.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
 
-    train = sub.add_parser("train", help="train a model, evaluate it on test/, export it to ONNX")
+
+def _reports(parser: Parser) -> None:
+    parser.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+
+
+def _refresh_card(models: str, reports: str) -> None:
+    """Bring the card's report-only sections up to date (``training.reports.model_card.refresh_card``)."""
+    from training.reports.model_card import refresh_card
+
+    card = refresh_card(models, reports)
+    if card is not None:
+        print(f"refreshed {card}")
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+
+def _train_arguments(add: Adder) -> None:
+    train = add("train", help="train a model, evaluate it on test/, export it to ONNX")
     train.add_argument(
         "--data",
         required=True,
@@ -54,7 +81,30 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--limit-per-class", type=int, help="use at most N crops per class (smoke runs)")
     train.add_argument("--no-export", action="store_true", help="stop after training")
 
-    evaluate = sub.add_parser(
+
+def _train(args: argparse.Namespace) -> None:
+    from training.evaluation.evaluate import evaluate_and_export
+    from training.fitting.train import train
+
+    run = train(
+        args.data,
+        args.out or f"runs/{args.arch}",
+        arch=args.arch,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        limit_per_class=args.limit_per_class,
+    )
+    if not args.no_export:
+        evaluate_and_export(run)
+    print(f"run folder: {run}")
+
+
+# --- evaluate ------------------------------------------------------------------------------------
+
+
+def _evaluate_arguments(add: Adder) -> None:
+    evaluate = add(
         "evaluate",
         help="re-run evaluation and export of a run folder, or the leave-one-source-out table of a recipe",
     )
@@ -75,50 +125,113 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", default="runs/loso", help="where the runs go (reused when there)")
     evaluate.add_argument("--seed", type=int, default=1234)
     evaluate.add_argument("--epochs", type=int, help="override the recipe's epoch count")
-    evaluate.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+    _reports(evaluate)
 
-    ship = sub.add_parser(
+
+def _evaluate(args: argparse.Namespace) -> None:
+    if args.run:
+        from training.evaluation.evaluate import evaluate_and_export
+
+        evaluate_and_export(args.run)
+        return
+    from training.evaluation.loso import leave_one_source_out
+
+    report = leave_one_source_out(args.data, args.out, args.arch, args.seed, args.epochs, args.reports)
+    for row in report["rows"]:
+        cells = ", ".join(f"{name} ({s['set']}) {s['accuracy']:.2%}" for name, s in row["scores"].items())
+        print(f"without {row['left_out']}: {cells}")
+
+
+# --- ship, card ----------------------------------------------------------------------------------
+
+
+def _ship_arguments(add: Adder) -> None:
+    ship = add(
         "ship",
         help="copy a run's ONNX model and metadata into <models>/<name>/<version>/ and its figures "
         "into reports/",
     )
     ship.add_argument("--run", required=True)
-    ship.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
-    ship.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+    _models(ship)
+    _reports(ship)
     ship.add_argument("--name", default=DEFAULT_MODEL)
     ship.add_argument("--keras", action="store_true", help="also copy the Keras checkpoint")
     ship.add_argument(
         "--force", action="store_true", help="replace the files of a version already in the repository"
     )
 
-    card = sub.add_parser("card", help="write reports/MODEL_CARD.md: the shipped model against the reference")
-    card.add_argument("--default", required=True, help="run folder of the shipped model")
-    card.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
-    card.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
 
-    data_help = "dataset root (default: ../shared/data/<name>, the dataset name the model's metadata records)"
-    quant = sub.add_parser(
+def _ship(args: argparse.Namespace) -> None:
+    from training.release.ship import ship
+
+    written = ship(
+        args.run, args.models, args.name, include_keras=args.keras, force=args.force, reports=args.reports
+    )
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _card_arguments(add: Adder) -> None:
+    card = add("card", help="write reports/MODEL_CARD.md: the shipped model against the reference")
+    card.add_argument("--default", required=True, help="run folder of the shipped model")
+    _models(card)
+    _reports(card)
+
+
+def _card(args: argparse.Namespace) -> None:
+    from training.reports.model_card import write_card
+
+    print(f"wrote {write_card(args.default, args.models, args.reports)}")
+
+
+# --- quantize, calibrate -------------------------------------------------------------------------
+
+
+def _quantize_arguments(add: Adder) -> None:
+    quant = add(
         "quantize",
         help="build a static int8 variant of the newest lpr-default (lpr-default-int8, same version) and "
         "serve it if it earns it",
     )
-    quant.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
-    quant.add_argument("--data", help=data_help)
+    _models(quant)
+    quant.add_argument("--data", help=DATA_HELP)
 
-    calib = sub.add_parser(
+
+def _quantize(args: argparse.Namespace) -> None:
+    from training.release.quantize import quantize_shipped, summary
+
+    print(summary(quantize_shipped(args.models, data=args.data)))
+
+
+def _calibrate_arguments(add: Adder) -> None:
+    calib = add(
         "calibrate", help="fit temperature and 'unknown' threshold on validation; measure on test and OOD"
     )
-    calib.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
-    calib.add_argument("--data", help=data_help)
+    _models(calib)
+    calib.add_argument("--data", help=DATA_HELP)
     calib.add_argument("--figure", action="store_true", help="also draw reports/figures/ood_examples.png")
-    calib.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+    _reports(calib)
 
-    plates = sub.add_parser(
+
+def _calibrate(args: argparse.Namespace) -> None:
+    from training.evaluation.calibration import calibrate_shipped, summary
+
+    calibrated = calibrate_shipped(args.models, args.data, figure=args.figure, reports=args.reports)
+    for name, block in calibrated.items():
+        print(f"{name}: {summary(block)}")
+    _refresh_card(args.models, args.reports)
+
+
+# --- plates --------------------------------------------------------------------------------------
+
+
+def _plates_arguments(add: Adder) -> None:
+    plates = add(
         "plates", help="read synthetic plates made of held-out test crops; write reports/plates_eval.json"
     )
     plates.add_argument("--data", required=True, help="dataset root (its test/ crops compose the plates)")
-    plates.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
-    plates.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+    _models(plates)
+    _reports(plates)
     plates.add_argument("--count", type=int, help="plates to compose (default 300)")
     plates.add_argument("--seed", type=int, help="generator seed (default: the shipped evaluation's, 5)")
     plates.add_argument(
@@ -139,178 +252,116 @@ def _parser() -> argparse.ArgumentParser:
         "with test crops writes reports/plates_eval_foreign.json",
     )
 
-    detector = sub.add_parser(
+
+def _plates(args: argparse.Namespace) -> None:
+    from training.evaluation.plates import run_plate_eval, summary
+
+    chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
+    report = run_plate_eval(
+        args.data,
+        args.models,
+        split=args.split,
+        run=args.run,
+        reports=args.reports,
+        foreign=args.foreign,
+        **chosen,
+    )
+    print(summary(report, args.split))
+    if args.run is None:
+        _refresh_card(args.models, args.reports)
+
+
+# --- detector, photos ----------------------------------------------------------------------------
+
+
+def _detector_arguments(add: Adder) -> None:
+    detector = add(
         "detector", help="train the plate detector on plate-photos/ and export it to ONNX (runs/detector)"
     )
-    detector.add_argument("--data", default=str(DATA_HOME), help="data home holding plate-photos/ and lpr/")
+    detector.add_argument("--data", default=str(DATA_HOME), help=PHOTOS_DATA_HELP)
     detector.add_argument("--out", default="runs/detector", help="run folder (default: runs/detector)")
     detector.add_argument("--seed", type=int, default=1234)
     detector.add_argument("--scenes", type=int, help="training scenes drawn from the fitted photos")
     detector.add_argument("--epochs", type=int)
     detector.add_argument("--ship", action="store_true", help="then copy it into the model repository")
     detector.add_argument("--force", action="store_true", help="replace a shipped version of the same number")
-    detector.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+    _models(detector)
 
-    photos = sub.add_parser(
+
+def _detector(args: argparse.Namespace) -> None:
+    """Fit, export and settle the score floor, each in its own stage; then ship if asked."""
+    from training.evaluation.detection import settle
+    from training.fitting.detector import fit_detector
+    from training.release.detector import export_detector, ship_detector
+
+    chosen = {k: v for k, v in (("scenes", args.scenes), ("epochs", args.epochs)) if v is not None}
+    fitted = fit_detector(args.data, args.out, seed=args.seed, **chosen)
+    run = settle(export_detector(fitted, args.out), args.data)
+    meta = json.loads((run / "model.json").read_text())
+    print(f"run folder: {run}; validation photos: {meta['validation']}")
+    if args.ship:
+        for path in ship_detector(run, args.models, force=args.force):
+            print(f"wrote {path}")
+
+
+def _photos_arguments(add: Adder) -> None:
+    photos = add(
         "photos", help="whole photos through the service's path: detection, end to end, no plate, tight crops"
     )
-    photos.add_argument("--data", default=str(DATA_HOME), help="data home holding plate-photos/ and lpr/")
-    photos.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
-    photos.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+    photos.add_argument("--data", default=str(DATA_HOME), help=PHOTOS_DATA_HELP)
+    _models(photos)
+    _reports(photos)
 
-    show = sub.add_parser("preprocess", help="save what the model sees for some images, as one PNG")
+
+def _photos(args: argparse.Namespace) -> None:
+    from training.evaluation.photo_eval import run_photo_eval, summary
+
+    print(summary(run_photo_eval(args.data, args.models, args.reports)))
+    _refresh_card(args.models, args.reports)
+
+
+# --- preprocess ----------------------------------------------------------------------------------
+
+
+def _preprocess_arguments(add: Adder) -> None:
+    show = add("preprocess", help="save what the model sees for some images, as one PNG")
     show.add_argument("images", nargs="+")
     show.add_argument("--out", default="preprocessed.png")
     show.add_argument("--size", type=int, default=64)
+
+
+def _preprocess(args: argparse.Namespace) -> None:
+    from training.common.figures import preprocessing_proof
+
+    print(f"wrote {preprocessing_proof(args.images, Path(args.out), args.size)}")
+
+
+#: Every sub-command, in the order ``--help`` lists them: its arguments, and what runs it.
+COMMANDS: dict[str, tuple[Callable[[Adder], None], Callable[[argparse.Namespace], None]]] = {
+    "train": (_train_arguments, _train),
+    "evaluate": (_evaluate_arguments, _evaluate),
+    "ship": (_ship_arguments, _ship),
+    "card": (_card_arguments, _card),
+    "quantize": (_quantize_arguments, _quantize),
+    "calibrate": (_calibrate_arguments, _calibrate),
+    "plates": (_plates_arguments, _plates),
+    "detector": (_detector_arguments, _detector),
+    "photos": (_photos_arguments, _photos),
+    "preprocess": (_preprocess_arguments, _preprocess),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lpr-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for arguments, _ in COMMANDS.values():
+        arguments(sub.add_parser)
     return parser
-
-
-def _refresh_card(models: str, reports: str) -> None:
-    """Bring the card's report-only sections up to date (``training.reports.model_card.refresh_card``)."""
-    from training.reports.model_card import refresh_card
-
-    card = refresh_card(models, reports)
-    if card is not None:
-        print(f"refreshed {card}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "train":
-        from training.evaluation.evaluate import evaluate_and_export
-        from training.fitting.train import train
-
-        run = train(
-            args.data,
-            args.out or f"runs/{args.arch}",
-            arch=args.arch,
-            seed=args.seed,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            limit_per_class=args.limit_per_class,
-        )
-        if not args.no_export:
-            evaluate_and_export(run)
-        print(f"run folder: {run}")
-    elif args.command == "evaluate" and args.run:
-        from training.evaluation.evaluate import evaluate_and_export
-
-        evaluate_and_export(args.run)
-    elif args.command == "evaluate":
-        from training.evaluation.loso import leave_one_source_out
-
-        report = leave_one_source_out(args.data, args.out, args.arch, args.seed, args.epochs, args.reports)
-        for row in report["rows"]:
-            cells = ", ".join(f"{name} ({s['set']}) {s['accuracy']:.2%}" for name, s in row["scores"].items())
-            print(f"without {row['left_out']}: {cells}")
-    elif args.command == "ship":
-        from training.release.ship import ship
-
-        written = ship(
-            args.run, args.models, args.name, include_keras=args.keras, force=args.force, reports=args.reports
-        )
-        for path in written:
-            print(f"wrote {path}")
-    elif args.command == "card":
-        from training.reports.model_card import write_card
-
-        print(f"wrote {write_card(args.default, args.models, args.reports)}")
-    elif args.command == "quantize":
-        from training.release.quantize import quantize_shipped
-
-        result = quantize_shipped(args.models, data=args.data)
-        for kind in ("float32", "int8"):
-            r = result[kind]
-            print(
-                f"{kind:>8}: accuracy {r['accuracy']:.4f}, {r['ms_per_image_batch1']:.3f} ms/image "
-                f"at batch 1, {r['ms_per_image_batch64']:.3f} at batch 64"
-            )
-        print(
-            f"accuracy drop {result['accuracy_drop_points']:.2f} points; "
-            f"int8 meets the bar: {result['int8_qualifies']}; served: {result['served_by_default']}"
-        )
-    elif args.command == "calibrate":
-        from training.evaluation.calibration import calibrate_shipped, summary
-
-        calibrated = calibrate_shipped(args.models, args.data, figure=args.figure, reports=args.reports)
-        for name, block in calibrated.items():
-            print(f"{name}: {summary(block)}")
-        _refresh_card(args.models, args.reports)
-    elif args.command == "plates":
-        from training.evaluation.plates import run_plate_eval
-
-        chosen = {k: v for k, v in (("count", args.count), ("seed", args.seed)) if v is not None}
-        report = run_plate_eval(
-            args.data,
-            args.models,
-            split=args.split,
-            run=args.run,
-            reports=args.reports,
-            foreign=args.foreign,
-            **chosen,
-        )
-        print(
-            f"{report['plates']} plates ({report['characters']} characters, {args.split} crops, seed "
-            f"{report['seed']}): whole-plate accuracy {report['whole_plate_accuracy']:.4f}, character "
-            f"accuracy {report['character_accuracy']:.4f}, segmentation right on "
-            f"{report['segmentation_accuracy']:.4f}; without the plate format "
-            f"{report['without_format']['whole_plate_accuracy']:.4f} / "
-            f"{report['without_format']['character_accuracy']:.4f}; answered confident "
-            f"{report['confident_share']:.4f}, confident and wrong {report['false_confident_share']:.4f}"
-        )
-        if "foreign_plates" in report:
-            print(
-                f"{report['foreign_plates']} plates with a letter outside the twelve: letters flagged "
-                f"{report['foreign_letters_flagged']:.4f}, plates read right "
-                f"{report['foreign_whole_plate_accuracy']:.4f}, confident and wrong "
-                f"{report['foreign_plates_false_confident']:.4f}; in-class plates read right "
-                f"{report['in_class_whole_plate_accuracy']:.4f}"
-            )
-        if args.run is None:
-            _refresh_card(args.models, args.reports)
-    elif args.command == "detector":
-        from training.evaluation.detection import settle
-        from training.fitting.detector import fit_detector
-        from training.release.detector import export_detector, ship_detector
-
-        chosen = {k: v for k, v in (("scenes", args.scenes), ("epochs", args.epochs)) if v is not None}
-        fitted = fit_detector(args.data, args.out, seed=args.seed, **chosen)
-        run = settle(export_detector(fitted, args.out), args.data)
-        meta = json.loads((run / "model.json").read_text())
-        print(f"run folder: {run}; validation photos: {meta['validation']}")
-        if args.ship:
-            for path in ship_detector(run, args.models, force=args.force):
-                print(f"wrote {path}")
-    elif args.command == "photos":
-        from training.evaluation.photo_eval import run_photo_eval
-
-        report = run_photo_eval(args.data, args.models, args.reports)
-        det, e2e = report["detection_validation"], report["end_to_end"]
-        print(
-            f"{report['detector_version']} + {report['model_version']}: held-out photos {det['photos']}, "
-            f"plates found at IoU >= 0.5 {det['recall']:.4f}, precision {det['precision']:.4f}"
-        )
-        print(
-            f"photos with known text {e2e['photos']}: read exactly {e2e['exact']} "
-            f"({e2e['held_out_exact']} of {e2e['held_out_photos']} the detector never saw), confident "
-            f"{e2e['confident']}, confident and wrong {e2e['confident_and_wrong']}"
-        )
-        none, tight = report["no_plate"], report["tight_crops"]
-        print(
-            f"{none['images']} images without a plate: answered with a plate "
-            f"{none['answered_with_a_plate']:.4f}, with a confident plate "
-            f"{none['answered_with_a_confident_plate']:.4f}"
-        )
-        print(
-            f"{tight['plates']} tight plate crops: found as the whole image "
-            f"{tight['found_as_the_whole_image']:.4f}, read as the crop reader reads them "
-            f"{tight['read_as_the_crop_reader_reads_it']:.4f}"
-        )
-        _refresh_card(args.models, args.reports)
-    elif args.command == "preprocess":
-        from training.common.figures import preprocessing_proof
-
-        print(f"wrote {preprocessing_proof(args.images, Path(args.out), args.size)}")
+    COMMANDS[args.command][1](args)
     return 0
 
 

@@ -17,7 +17,6 @@ into the model's metadata, where the service reads it.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections import Counter
@@ -39,6 +38,7 @@ from training.common.metrics import expected_calibration_error
 from training.common.outputs import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir, write_json
 from training.data.dataset import dataset_record
 from training.data.sources import model_splits
+from training.evaluation.calibration_figures import ood_figure, reliability_figure
 from training.evaluation.source_eval import EvaluatedSet, evaluated_sets, source_reports
 from training.release.quantize import INT8_MODEL
 from training.synthesis.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
@@ -331,44 +331,6 @@ def summary(block: dict) -> str:
     ) + per_source
 
 
-def ood_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path, per_kind: int = 10) -> Path:
-    """Some out-of-class crops as uploaded, titled with the calibrated answer; red = not flagged."""
-    import matplotlib  # training-only, and slow to import: only when a figure is asked for
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    q = apply_temperature(onnx_predict(onnx_session(onnx_path), inputs.x_ood), block["temperature"])
-    flagged = unknown(q, block["threshold"])
-    kinds = [k for k in KINDS if any(c.kind == k for c in inputs.ood)]
-    fig, axes = plt.subplots(len(kinds), per_kind, figsize=(per_kind * 1.1, len(kinds) * 1.35))
-    for row, kind in enumerate(kinds):
-        members = [i for i, c in enumerate(inputs.ood) if c.kind == kind][:per_kind]
-        for col, ax in enumerate(axes[row]):
-            ax.axis("off")
-            if col >= len(members):
-                continue
-            i = members[col]
-            ax.imshow(Image.open(io.BytesIO(inputs.ood[i].data)).convert("RGB"))
-            verdict = "unknown" if flagged[i] else "answered"
-            ax.set_title(
-                f"{LABELS[int(q[i].argmax())]} {q[i].max():.2f}\n{verdict}",
-                fontsize=8,
-                color="green" if flagged[i] else "red",
-            )
-        axes[row][0].text(-0.15, 0.5, kind, transform=axes[row][0].transAxes, ha="right", va="center")
-    fig.suptitle(
-        f"Out-of-class crops: calibrated answer (T={block['temperature']:.2f}); "
-        f"green = flagged unknown (p < {block['threshold']:.2f}), red = answered as a class",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
-
-
 def calibrate_shipped(
     repository: str | Path = DEFAULT_REPOSITORY,
     data: str | Path | None = None,
@@ -407,23 +369,7 @@ def calibrate_shipped(
         if figure and files.name == DEFAULT_MODEL:
             out = figures_dir(reports) / OOD_FIGURE
             out.parent.mkdir(parents=True, exist_ok=True)
-            ood_figure(files.onnx, block, inputs, out)
+            ood_figure(files.onnx, block, inputs.x_ood, inputs.ood, out)
             if inputs.sources:
-                reliability_figure(files.onnx, block, inputs, out.parent / RELIABILITY_FIGURE)
+                reliability_figure(files.onnx, block, inputs.sources, out.parent / RELIABILITY_FIGURE)
     return results
-
-
-def reliability_figure(onnx_path: Path, block: dict, inputs: EvaluationInputs, out: Path) -> Path:
-    """The reliability diagram of every source's in-class sets, calibrated as the service answers."""
-    from training.common.figures import reliability  # matplotlib: only when a figure is asked for
-
-    session = onnx_session(onnx_path)
-    curves = {
-        f"{s.source} {s.split}": (
-            apply_temperature(onnx_predict(session, s.x), block["temperature"]),
-            s.labels,
-        )
-        for s in inputs.sources
-        if s.labels is not None
-    }
-    return reliability(curves, out)

@@ -279,3 +279,24 @@ def run_photo_eval(
     write_json(reports / PHOTOS_REPORT, report)
     photos_figure(read, val, figures_dir(reports) / PHOTOS_FIGURE)
     return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report's figures for the command line, one line per set."""
+    det, e2e = report["detection_validation"], report["end_to_end"]
+    none, tight = report["no_plate"], report["tight_crops"]
+    return "\n".join(
+        [
+            f"{report['detector_version']} + {report['model_version']}: held-out photos {det['photos']}, "
+            f"plates found at IoU >= 0.5 {det['recall']:.4f}, precision {det['precision']:.4f}",
+            f"photos with known text {e2e['photos']}: read exactly {e2e['exact']} "
+            f"({e2e['held_out_exact']} of {e2e['held_out_photos']} the detector never saw), confident "
+            f"{e2e['confident']}, confident and wrong {e2e['confident_and_wrong']}",
+            f"{none['images']} images without a plate: answered with a plate "
+            f"{none['answered_with_a_plate']:.4f}, with a confident plate "
+            f"{none['answered_with_a_confident_plate']:.4f}",
+            f"{tight['plates']} tight plate crops: found as the whole image "
+            f"{tight['found_as_the_whole_image']:.4f}, read as the crop reader reads them "
+            f"{tight['read_as_the_crop_reader_reads_it']:.4f}",
+        ]
+    )

@@ -323,3 +323,25 @@ def run_plate_eval(
         if split == "test" and not foreign:
             plates_figure(plates, per_plate, figures_dir(reports) / PLATES_FIGURE)
     return report
+
+
+def summary(report: dict[str, Any], split: str) -> str:
+    """The report's figures for the command line: one line, and one more for plates with foreign letters."""
+    text = (
+        f"{report['plates']} plates ({report['characters']} characters, {split} crops, seed "
+        f"{report['seed']}): whole-plate accuracy {report['whole_plate_accuracy']:.4f}, character "
+        f"accuracy {report['character_accuracy']:.4f}, segmentation right on "
+        f"{report['segmentation_accuracy']:.4f}; without the plate format "
+        f"{report['without_format']['whole_plate_accuracy']:.4f} / "
+        f"{report['without_format']['character_accuracy']:.4f}; answered confident "
+        f"{report['confident_share']:.4f}, confident and wrong {report['false_confident_share']:.4f}"
+    )
+    if "foreign_plates" in report:
+        text += (
+            f"\n{report['foreign_plates']} plates with a letter outside the twelve: letters flagged "
+            f"{report['foreign_letters_flagged']:.4f}, plates read right "
+            f"{report['foreign_whole_plate_accuracy']:.4f}, confident and wrong "
+            f"{report['foreign_plates_false_confident']:.4f}; in-class plates read right "
+            f"{report['in_class_whole_plate_accuracy']:.4f}"
+        )
+    return text

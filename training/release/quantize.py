@@ -131,3 +131,17 @@ def quantize_shipped(
     }
     write_json(variant.metadata, int8_meta)
     return result
+
+
+def summary(result: dict) -> str:
+    """The measurement for the command line: both files, then the verdict."""
+    lines = [
+        f"{kind:>8}: accuracy {result[kind]['accuracy']:.4f}, {result[kind]['ms_per_image_batch1']:.3f} "
+        f"ms/image at batch 1, {result[kind]['ms_per_image_batch64']:.3f} at batch 64"
+        for kind in ("float32", "int8")
+    ]
+    lines.append(
+        f"accuracy drop {result['accuracy_drop_points']:.2f} points; "
+        f"int8 meets the bar: {result['int8_qualifies']}; served: {result['served_by_default']}"
+    )
+    return "\n".join(lines)
