@@ -24,10 +24,11 @@ import numpy as np
 
 from lpr.labels import DEVANAGARI, LABELS
 from lpr.preprocessing import InputSpec, load_file
+from training.common.outputs import CHECKOUT
 
 #: Where datasets live beside the checkout (``../shared/data``): shipped metadata names its
 #: dataset by folder name only, and is looked up here unless a root is given.
-DATA_HOME = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA_HOME = CHECKOUT.parent / "shared" / "data"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -152,7 +153,7 @@ def open_dataset(root: str | Path, test_fraction: float = 0.2, seed: int = 1234)
 def recorded_root(meta: dict, data: str | Path | None = None) -> Path:
     """The dataset a model's metadata was trained on: ``data`` if given, else ``DATA_HOME/<name>``.
 
-    A multi-source model's data is the data home itself (:mod:`training.sources`).
+    A multi-source model's data is the data home itself (:mod:`training.data.sources`).
     Metadata written before datasets were recorded by name still carries ``root``;
     its last folder is the name.
     """

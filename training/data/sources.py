@@ -2,14 +2,14 @@
 
 A model that is excellent on one dataset and confidently wrong on the next is
 what training on one source gives. A multi-source recipe
-(:attr:`training.recipes.Recipe.sources`) reads every source named here from
+(:attr:`training.fitting.recipes.Recipe.sources`) reads every source named here from
 one data home (``../shared/data``), each through the one shared preprocessing:
 
 =================  ==========================================================
 source             layout, and how validation is carved
 =================  ==========================================================
 ``lpr``            binarised 50x50, ``train/`` + ``test/``. Validation: whole
-                   near-duplicate groups of ``train/`` (:mod:`training.grouping`).
+                   near-duplicate groups of ``train/`` (:mod:`training.data.grouping`).
 ``lpr-colour``     the same crops as photographed, same split and file names.
                    Validation: the colour twins of ``lpr``'s validation crops,
                    so no photograph of a validation crop is fitted.

@@ -1,9 +1,9 @@
 """Fit the temperature and the "unknown" threshold of a shipped model, and measure both.
 
 Both are chosen on the validation split the model was trained against (rebuilt
-from the seed and fraction in its metadata, exactly as ``training/train.py``
+from the seed and fraction in its metadata, exactly as ``training/fitting/train.py``
 carved it), never on test. The test split and a seeded out-of-class set
-(:mod:`training.ood`) then say how well they work, and the result is written
+(:mod:`training.synthesis.ood`) then say how well they work, and the result is written
 into the model's metadata, where the service reads it.
 
 * Temperature: the ``T`` minimising the negative log-likelihood of
@@ -212,7 +212,7 @@ class EvaluationInputs:
     x_ood: np.ndarray
     ood: list[OODCrop]
     x_probe: np.ndarray
-    #: A multi-source model's sets, source by source (:mod:`training.source_eval`).
+    #: A multi-source model's sets, source by source (:mod:`training.evaluation.source_eval`).
     sources: tuple[EvaluatedSet, ...] = ()
     #: Plates composed from the (first source's) validation crops: where the plate bar is fitted.
     plates: tuple[Plate, ...] = ()
@@ -226,7 +226,7 @@ class EvaluationInputs:
         vocabulary: Vocabulary = FULL,
     ) -> EvaluationInputs:
         """``vocabulary``: the out-of-class symbols and fonts, e.g. the held-out half of
-        :func:`training.ood.holdout_split` for a model trained with outlier exposure."""
+        :func:`training.synthesis.ood.holdout_split` for a model trained with outlier exposure."""
         spec = InputSpec.from_dict(meta["preprocessing"])
         splits = model_splits(meta, data)
         val, test = splits.val, splits.test

@@ -1,4 +1,4 @@
-"""The architectures the recipes (:mod:`training.recipes`) build, in Keras.
+"""The architectures the recipes (:mod:`training.fitting.recipes`) build, in Keras.
 
 ``reference`` is the published design, reproduced layer for layer so that its
 figures can be compared honestly. ``default`` is ours: the crops are small,

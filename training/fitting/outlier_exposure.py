@@ -2,16 +2,16 @@
 
 Temperature scaling cannot make a model doubt a crop it reads as a class with
 0.99 (the issue's च read as प): only training can. Outlier exposure adds crops
-of things that are none of the twelve symbols (:mod:`training.ood`) to the fit
+of things that are none of the twelve symbols (:mod:`training.synthesis.ood`) to the fit
 set with a *uniform* target over the twelve classes, so cross-entropy teaches
 the unchanged 12-way softmax to spread its mass on them; the rejection
-threshold of :mod:`training.calibration` then flags them.
+threshold of :mod:`training.evaluation.calibration` then flags them.
 
 Mixed into the same batches, the outliers' share of the fit set is the weight
 ``lambda`` of Hendrycks et al.'s out-of-class loss term. Honest evaluation
 needs outliers the model never saw: training draws only from the training
-half of :func:`training.ood.holdout_split` (half the symbols, not the held-out
-fonts) and from a seed other than :data:`training.calibration.OOD_SEED`.
+half of :func:`training.synthesis.ood.holdout_split` (half the symbols, not the held-out
+fonts) and from a seed other than :data:`training.evaluation.calibration.OOD_SEED`.
 
 NumPy only, so the construction can be tested without TensorFlow.
 """
@@ -37,7 +37,7 @@ def outlier_count(share: float, fit_size: int) -> int:
 def outlier_set(n: int, spec: InputSpec, seed: int) -> np.ndarray:
     """``n`` training outliers as model inputs, through the same preprocessing as uploads.
 
-    Drawn from the training half of :func:`training.ood.holdout_split` with the
+    Drawn from the training half of :func:`training.synthesis.ood.holdout_split` with the
     generator seeded by ``seed + SEED_OFFSET``.
     """
     training, _ = holdout_split()

@@ -1,6 +1,6 @@
 """The training recipes: every name ``lpr-train train --arch`` accepts, and the shipped one.
 
-Kept apart from :mod:`training.models` (Keras) so the CLI's ``--help`` and its
+Kept apart from :mod:`training.fitting.models` (Keras) so the CLI's ``--help`` and its
 choices come from here without importing TensorFlow. A recipe that shipped a
 model stays, unchanged, so that model can be retrained; experiments that lost
 on validation and never shipped are deleted, not kept as options.
@@ -39,21 +39,23 @@ class Recipe:
     label_smoothing: float = 0.0
     early_stopping_patience: int | None = None
     interpolation: str = "bilinear"
-    #: Seeded re-binarised variants per training crop (``training.augment``); 0 = none.
+    #: Seeded re-binarised variants per training crop (``training.synthesis.augment``); 0 = none.
     ink_copies: int = 0
-    #: Share of the ink variants that also keep strips of the plate's frame (``training.augment``).
+    #: Share of the ink variants that also keep strips of the plate's frame (``training.synthesis.augment``).
     frame_bars: float = 0.0
-    #: Share of the ink variants with a sliver of a neighbouring glyph beside them (``training.augment``).
+    #: Share of the ink variants with a sliver of a neighbouring glyph beside them
+    #: (``training.synthesis.augment``).
     neighbours: float = 0.0
-    #: Share of the ink variants drawn inside a whole frame (``training.augment``).
+    #: Share of the ink variants drawn inside a whole frame (``training.synthesis.augment``).
     rings: float = 0.0
-    #: Out-of-class crops with a uniform target, per fit-set input (``training.outlier_exposure``); 0 = off.
+    #: Out-of-class crops with a uniform target, per fit-set input (``training.fitting.outlier_exposure``);
+    #: 0 = off.
     outlier_exposure: float = 0.0
     #: Filters of ``default``'s three stages (the reference's are fixed by the write-up).
     widths: tuple[int, int, int] = (24, 48, 96)
     #: ``compact``'s stages after its space-to-depth stem: the filters of each 3x3 conv, stage by stage.
     stages: tuple[tuple[int, ...], ...] = ((32, 48), (96, 96))
-    #: Real sources read from the data home (:data:`training.sources.SOURCES`), first = the headline
+    #: Real sources read from the data home (:data:`training.data.sources.SOURCES`), first = the headline
     #: test split; empty = the one dataset ``--data`` names (every recipe before ``multi``).
     sources: tuple[str, ...] = ()
     #: Re-binarised variants per crop for some sources instead of ``ink_copies``, as ``(source, copies)``.
@@ -125,7 +127,7 @@ RECIPES["compact-ink16"] = replace(RECIPES["compact-oe"], ink_copies=16, version
 # Model 1.5.0: compact-ink16's network fitted on three real sources instead of one: the LPR
 # crops binarised and as photographed, and a second project's crops (other fonts and cameras),
 # with its real च fitted towards "no class" beside the rendered outliers. Validation is carved
-# from every source by near-duplicate groups (training.sources). The second source is already
+# from every source by near-duplicate groups (training.data.sources). The second source is already
 # full of augmented copies, so it gets fewer re-binarised variants; 4 instead of 16 for LPR keeps
 # an epoch the size of 1.4.0's.
 RECIPES["multi"] = replace(

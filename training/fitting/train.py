@@ -56,7 +56,7 @@ def fit_and_validation(
     """The crops fitted, the validation crops and the test split (counted, never read) of a run.
 
     A one-dataset recipe splits ``data_root``'s ``train/`` stratified and seeded; a
-    multi-source recipe reads its sources under ``data_root`` (:mod:`training.sources`).
+    multi-source recipe reads its sources under ``data_root`` (:mod:`training.data.sources`).
     """
     splits = recipe_splits(recipe.to_dict(), seed, data_root)
     if limit_per_class is None:

@@ -4,7 +4,7 @@ A run ships as ``<repository>/<name>/<version>/`` (:mod:`lpr.repository`), the
 version being the one its metadata records (the recipe's). A version folder
 that exists is never overwritten unless asked (``--force``): a shipped model
 stays loadable as it was, and a new model is a new version. The run's figures
-go to ``reports/`` (:mod:`training.reports`), not into the repository.
+go to ``reports/`` (:mod:`training.common.outputs`), not into the repository.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def ship(
     if existing.folder.exists() and not force:
         raise VersionExistsError(
             f"{existing.folder} exists: version {version} of {name} is shipped already. Give the recipe "
-            "a new version (training/recipes.py), or pass --force to replace it (then re-run quantize "
-            "and calibrate)"
+            "a new version (training/fitting/recipes.py), or pass --force to replace it (then re-run "
+            "quantize and calibrate)"
         )
     files = place(repository, name, version)
     shutil.copyfile(run_dir / "model.onnx", files.onnx)

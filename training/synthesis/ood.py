@@ -17,7 +17,7 @@ instead painted white on a noisy red plate at upload size, like
 exactly the upload path (``lpr.preprocessing.preprocess_bytes``).
 
 :func:`hand_painted` gives a glyph the look of a real plate's brushed letter;
-the evaluation's plates with foreign letters (``training.plates``) use it.
+the evaluation's plates with foreign letters (``training.synthesis.plates``) use it.
 
 Fonts are found by path, not through fontconfig, so the set is the same on
 every machine that has the packages; a missing one raises

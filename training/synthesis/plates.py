@@ -382,7 +382,7 @@ def generate_plates(
 
     ``foreign``: the share of plates with a zone or class letter outside the model's twelve,
     rendered in the Devanagari fonts no training crop is drawn in and painted by hand
-    (``training.ood.hand_painted``).
+    (``training.synthesis.ood.hand_painted``).
     """
     rng = np.random.default_rng(seed)
     dealer = CropDealer(crops if isinstance(crops, Mapping) else crops_in(crops), rng)
