@@ -99,10 +99,10 @@ def _sample_predictions(onnx_path: Path, spec: InputSpec) -> str:
 #: What each augmentation field of a recipe adds, for the model card (``{share}``: the field's value).
 _ADDITIONS = {
     "outlier_exposure": "outlier exposure: {share:.0%} as many out-of-class crops as training inputs "
-    "(`training/ood.py`, training half of its symbols and fonts) with a uniform target over the twelve "
-    "classes, so such crops get low confidence (see *Out-of-class answers* below)",
+    "(`training/synthesis/ood.py`, training half of its symbols and fonts) with a uniform target over "
+    "the twelve classes, so such crops get low confidence (see *Out-of-class answers* below)",
     "frame_bars": "strips of the plate's frame along an edge in {share:.0%} of the re-binarised variants "
-    "(`training/augment.py`), as tightly cut plate crops keep them",
+    "(`training/synthesis/augment.py`), as tightly cut plate crops keep them",
     "rings": "a whole frame round the glyph in {share:.0%} of the re-binarised variants, as crops cut "
     "along a plate cell's painted border keep it",
     "neighbours": "a sliver of another training glyph beside the glyph in {share:.0%} of the re-binarised "
