@@ -23,6 +23,7 @@ import pytest
 from conftest import ROOT, SAMPLES, SHARED, TEST_CROPS, encode
 from fastapi.testclient import TestClient
 from PIL import Image
+from test_bad_input import phone_photo
 from test_server import running_server, start_server, wait_until_ready
 
 from lpr.labels import DEVANAGARI
@@ -74,7 +75,18 @@ def test_root_serves_the_page_with_a_drop_zone_and_a_keyboard_usable_picker(clie
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = parse_page(response.text)
-    assert {"drop-zone", "file-input", "results", "model-version", "mode-crops", "mode-plate"} <= page.ids
+    assert {
+        "drop-zone",
+        "file-input",
+        "results",
+        "model-version",
+        "mode-auto",
+        "mode-crops",
+        "mode-plate",
+    } <= page.ids
+    # A newcomer's first picture is sent where it fits: the page tells from the picture by default.
+    (checked,) = re.findall(r'<input[^>]*name="mode"[^>]*\bchecked\b[^>]*>', response.text)
+    assert 'value="auto"' in checked
     picker = re.search(r"<input[^>]*id=\"file-input\"[^>]*>", response.text, re.S)
     assert picker and 'type="file"' in picker.group() and "multiple" in picker.group()
     # The picker has a label (the drop zone) so screen readers announce it and a click opens it.
@@ -268,22 +280,66 @@ def test_the_unknown_badge_shows_exactly_when_the_service_says_unknown(page: Any
     screenshot(page, "unknown")
 
 
-@pytest.mark.slow
-def test_a_dropped_file_is_read(page: Any) -> None:
-    data = base64.b64encode((SAMPLES / "1.png").read_bytes()).decode()
-    transfer = page.evaluate_handle(
-        """data => {
-            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+def drop(tab: Any, files: list[tuple[str, str, bytes]]) -> None:
+    """Drop ``(name, type, bytes)`` files on the drop zone, as a file manager does."""
+    payload = [(name, kind, base64.b64encode(data).decode()) for name, kind, data in files]
+    transfer = tab.evaluate_handle(
+        """files => {
             const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], "1.png", { type: "image/png" }));
+            for (const [name, type, data] of files) {
+                const text = atob(data);
+                const bytes = new Uint8Array(text.length);
+                for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+                transfer.items.add(new File([bytes], name, { type }));
+            }
             return transfer;
         }""",
-        data,
+        payload,
     )
-    page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
-    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    tab.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
+    tab.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+
+
+@pytest.mark.slow
+def test_a_dropped_file_is_read(page: Any) -> None:
+    drop(page, [("1.png", "image/png", (SAMPLES / "1.png").read_bytes())])
     card = finished_cards(page, 1).first
     assert card.get_by_test_id("result-label").inner_text() == "१"
+    assert card.get_by_test_id("read-as").inner_text() == "read as one character"
+
+
+@pytest.mark.slow
+def test_a_phone_photo_dropped_with_the_default_settings_is_read_as_a_photo(
+    page: Any, live_server: str
+) -> None:
+    """The newcomer's case: a phone's full-size picture (about 8 MB) goes to /read-plate, not to the
+    crop classifier; a character crop dropped with it still goes to /predict/batch."""
+    photo = phone_photo()
+    answer = httpx.post(
+        f"{live_server}/read-plate", files={"file": ("phone.jpg", photo, "image/jpeg")}, timeout=60
+    ).json()
+    assert answer["plates"], "the photo's plate must be found for this check to mean anything"
+    assert page.get_by_test_id("mode-auto").is_checked()
+
+    drop(
+        page, [("phone.jpg", "image/jpeg", photo), ("pa.png", "image/png", (SAMPLES / "pa.png").read_bytes())]
+    )
+    card = finished_cards(page, 1, "plate-card").first
+    assert card.get_attribute("data-state") == "done", card.inner_text()
+    assert card.get_by_test_id("read-as").inner_text() == "read as a plate or photo"
+    assert card.get_by_test_id("plate-text").inner_text() == (answer["text"] or "nothing read")
+    assert card.get_by_test_id("plate-found").count() == len(answer["plates"])
+    crop = finished_cards(page, 1).first
+    assert crop.get_by_test_id("result-label").inner_text() == DEVANAGARI["pa"]
+    assert page.get_by_test_id("status").inner_text() == "2 of 2 read."
+    screenshot(page, "auto")
+
+    # The user can still say what the pictures are: in crop mode a plate goes to the crop classifier.
+    page.get_by_test_id("clear").click()
+    page.get_by_test_id("mode-crops").check()
+    drop(page, [("plate.png", "image/png", plate_image())])
+    as_crop = finished_cards(page, 1).first
+    assert as_crop.get_attribute("data-state") == "done" and as_crop.get_by_test_id("read-as").count() == 0
 
 
 @pytest.mark.slow
