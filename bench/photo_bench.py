@@ -31,7 +31,7 @@ from PIL import Image
 
 from lpr.detection import Detector
 from lpr.model import Model
-from lpr.photo_reader import read_photo
+from lpr.photo_reader import PhotoReading, read_photo
 from service.config import Settings
 from training.common.timing import time_calls
 
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     for mp in MEGAPIXELS:
         data = photo_of(mp, source)
 
-        def photo(data: bytes = data) -> object:
-            return read_photo(lambda: Image.open(io.BytesIO(data)), detector, model.run, model.metadata)
+        def photo(data: bytes = data) -> PhotoReading:
+            return read_photo(data, detector, model.run, model.metadata)
 
         def decode(data: bytes = data) -> object:
             with Image.open(io.BytesIO(data)) as image:

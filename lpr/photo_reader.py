@@ -30,17 +30,19 @@ quarter turn the photo needs for the plate to read left to right.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
-from lpr.detection import Detection, Detector
+from lpr.detection import Detection
+from lpr.errors import unreadable
 from lpr.model import ModelMetadata
-from lpr.plate_reader import Classify, PlateReading, read_plate
+from lpr.plate_reader import Box, Classify, PlateReading, read_plate
 from lpr.preprocessing import load_image
 from lpr.rectify import straighten
 
@@ -57,43 +59,33 @@ TIGHT_AREA = 0.4
 #: At most this many plates are read in one image, best first.
 MAX_PLATES = 5
 
-#: Opens the upload afresh (header only): the full-size decode needs a new file object.
-Opener = Callable[[], Image.Image]
+#: A box in the pixels of the image read to the same box in the upright image's pixels.
+BoxMapper = Callable[[Box], Box]
 
 
-@dataclass(frozen=True)
+class PlateFinder(Protocol):
+    """What finds the plates: :class:`lpr.detection.Detector`, or whatever runs one for its caller."""
+
+    def detect(self, image: Image.Image) -> list[Detection]: ...
+
+
+@dataclass(frozen=True, slots=True)
 class PlateInPhoto:
-    """One plate found and read: its box in the upright image, the detector's score, the reading."""
+    """One plate found and read, everything in the upright image's pixels."""
 
-    box: tuple[int, int, int, int]  # left, top, width, height
-    score: float
-    rotation: int  # degrees counter-clockwise the crop was turned to read it upright
-    reading: PlateReading
-    #: Maps a box in the read crop's pixels to the upright image's pixels.
-    to_image: Callable[[dict[str, int]], dict[str, int]]
-
-    def answer(self) -> dict[str, Any]:
-        plate = self.reading.answer()
-        for row in plate["rows"]:
-            for character in row["characters"]:
-                character["box"] = self.to_image(character["box"])
-        x, y, w, h = self.box
-        return {
-            "box": {"x": x, "y": y, "width": w, "height": h},
-            "score": round(self.score, 6),
-            "rotation": self.rotation,
-            **{
-                k: plate[k]
-                for k in ("text", "confident", "matches_format", "readings", "rows", "count", "reason")
-            },
-        }
+    box: Box  # the plate's outline where it was straightened, else the detector's box
+    score: float  # the detector's confidence that a plate is there
+    rotation: int  # degrees counter-clockwise the photo needs for the plate to read left to right
+    reading: PlateReading  # its characters' boxes mapped to the upright image
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PhotoReading:
-    width: int
+    """Every plate found in one image (at most :data:`MAX_PLATES`), the detector's best first."""
+
+    width: int  # of the upright image (after its EXIF rotation)
     height: int
-    plates: list[PlateInPhoto]
+    plates: tuple[PlateInPhoto, ...]
 
     @property
     def reason(self) -> str | None:
@@ -135,18 +127,18 @@ def _unwarp(points: np.ndarray, corners: np.ndarray, width: int, height: int) ->
 
 def _box_mapper(
     to_crop: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int], factor: float
-) -> Callable[[dict[str, int]], dict[str, int]]:
+) -> BoxMapper:
     """A box in the image that was read → its bounding box in the upright full-size image."""
 
-    def to_image(box: dict[str, int]) -> dict[str, int]:
-        x0, y0 = box["x"], box["y"]
-        x1, y1 = x0 + box["width"], y0 + box["height"]
+    def to_image(box: Box) -> Box:
+        x0, y0 = box.x, box.y
+        x1, y1 = x0 + box.width, y0 + box.height
         points = to_crop(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64))
         points = (points + np.array(origin)) / factor
         ix0, iy0 = (math.floor(v) for v in points.min(axis=0))
         ix1, iy1 = (math.ceil(v) for v in points.max(axis=0))
         ix0, iy0 = max(ix0, 0), max(iy0, 0)
-        return {"x": ix0, "y": iy0, "width": max(ix1 - ix0, 1), "height": max(iy1 - iy0, 1)}
+        return Box(ix0, iy0, max(ix1 - ix0, 1), max(iy1 - iy0, 1))
 
     return to_image
 
@@ -157,7 +149,7 @@ def _quality(reading: PlateReading) -> tuple[bool, bool, float]:
     if not reading.readings:
         return (False, False, 0.0)
     best = reading.readings[0]
-    per_character = best["score"] ** (1 / max(len(best["labels"]), 1))
+    per_character = best.score ** (1 / max(len(best.labels), 1))
     return (reading.all_known, reading.matches_format, per_character)
 
 
@@ -167,7 +159,8 @@ def _read_upright(
     """The image read at each of ``turns`` (degrees counter-clockwise); the reading the model is surest of."""
     best: tuple[int, PlateReading] | None = None
     for turn in turns:
-        turned = image.rotate(turn, expand=True) if turn else image
+        with unreadable():
+            turned = image.rotate(turn, expand=True) if turn else image
         reading = read_plate(turned, classify, meta)
         if best is None or _quality(reading) > _quality(best[1]):
             best = (turn, reading)
@@ -175,25 +168,33 @@ def _read_upright(
     return best
 
 
-def read_photo(
-    open_image: Opener, detector: Detector, classify: Classify, meta: ModelMetadata
-) -> PhotoReading:
-    """Every plate in an uploaded image, best first (at most :data:`MAX_PLATES`)."""
-    header = open_image()
-    width, height = _upright_size(header)
-    if header.format == "JPEG" and max(header.size) > DECODE_SIDE:
-        header.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
-    small = load_image(header)
+def read_photo(data: bytes, detector: PlateFinder, classify: Classify, meta: ModelMetadata) -> PhotoReading:
+    """Every plate in an image file's bytes, best first (at most :data:`MAX_PLATES`).
+
+    ``data`` is a file the caller has accepted (the service checks its byte and
+    pixel limits first); it is opened here, as the reduced decode needs, and
+    again at full size only if a plate needs it. Every step on the pixels runs
+    under :func:`~lpr.errors.unreadable`: an image that cannot be processed
+    raises :class:`~lpr.preprocessing.ImageError`, while a failure of
+    ``detector`` or ``classify`` passes through as it is.
+    """
+    with unreadable():
+        header = Image.open(io.BytesIO(data))
+        width, height = _upright_size(header)
+        if header.format == "JPEG" and max(header.size) > DECODE_SIDE:
+            header.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
+        small = load_image(header)
     scale = small.width / width  # small-decode pixels per upright full-size pixel
     found = detector.detect(small)[:MAX_PLATES]
     decoded: list[Image.Image] = [small] if scale == 1.0 else []
 
     def full_size() -> Image.Image:
         if not decoded:  # decoded once, and only if a plate is too small in the reduced decode
-            decoded.append(load_image(open_image()))
+            with unreadable():
+                decoded.append(load_image(Image.open(io.BytesIO(data))))
         return decoded[0]
 
-    plates = [_read_one(d, small, scale, width, height, full_size, classify, meta) for d in found]
+    plates = tuple(_read_one(d, small, scale, width, height, full_size, classify, meta) for d in found)
     return PhotoReading(width, height, plates)
 
 
@@ -205,7 +206,7 @@ def _read_region(
     full_size: Callable[[], Image.Image],
     classify: Classify,
     meta: ModelMetadata,
-) -> tuple[int, PlateReading, Callable[[dict[str, int]], dict[str, int]], dict[str, int] | None]:
+) -> tuple[int, PlateReading, BoxMapper, Box | None]:
     """Read one region (full-size pixels): its turn, its reading, its box mapper, the plate's outline.
 
     ``inner`` is the detector's box within it: the plate is then straightened
@@ -216,16 +217,17 @@ def _read_region(
     if max(right - left, bottom - top) * scale < MIN_PLATE_SIDE and scale < 1.0:
         source, factor = full_size(), 1.0
     x0, y0 = math.floor(left * factor), math.floor(top * factor)
-    crop = source.crop((x0, y0, math.ceil(right * factor), math.ceil(bottom * factor)))
-    straight = None
-    if inner is not None:
-        box_in_crop = (
-            round(inner[0] * factor) - x0,
-            round(inner[1] * factor) - y0,
-            round(inner[2] * factor) - x0,
-            round(inner[3] * factor) - y0,
-        )
-        straight = straighten(crop, box_in_crop)
+    with unreadable():
+        crop = source.crop((x0, y0, math.ceil(right * factor), math.ceil(bottom * factor)))
+        straight = None
+        if inner is not None:
+            box_in_crop = (
+                round(inner[0] * factor) - x0,
+                round(inner[1] * factor) - y0,
+                round(inner[2] * factor) - x0,
+                round(inner[3] * factor) - y0,
+            )
+            straight = straighten(crop, box_in_crop)
     if straight is not None:  # upright rectangle, long side level: right way up or upside down
         image, turns = straight.image, (0, 180)
     else:
@@ -238,14 +240,16 @@ def _read_region(
         points = _unturn(points, turn, image.width, image.height)
         return _unwarp(points, straight.corners, image.width, image.height) if straight else points
 
-    if straight is not None:
-        # The quarter turn the photo needs for this plate to read left to right: its top edge's way.
-        start, end = to_crop(np.array([[0.0, 0.0], [float(image.width), 0.0]]))
-        angle = math.degrees(math.atan2(-(end[1] - start[1]), end[0] - start[0]))
-        rotation = round(-angle / 90) * 90 % 360
     to_image = _box_mapper(to_crop, (x0, y0), factor)
-    # The plate's own outline, where it was found, is a tighter box than the detector's.
-    outline = to_image({"x": 0, "y": 0, "width": image.width, "height": image.height}) if straight else None
+    outline = None
+    if straight is not None:
+        with unreadable():  # the geometry comes from the image's pixels
+            # The quarter turn the photo needs for this plate to read left to right: its top edge's way.
+            start, end = to_crop(np.array([[0.0, 0.0], [float(image.width), 0.0]]))
+            angle = math.degrees(math.atan2(-(end[1] - start[1]), end[0] - start[0]))
+            rotation = round(-angle / 90) * 90 % 360
+            # The plate's own outline, where it was found, is a tighter box than the detector's.
+            outline = to_image(Box(0, 0, image.width, image.height))
     return rotation, reading, to_image, outline
 
 
@@ -263,7 +267,7 @@ def _read_one(
     x0, y0 = detection.x / scale, detection.y / scale
     w, h = detection.width / scale, detection.height / scale
     bx0, by0 = max(0, math.floor(x0)), max(0, math.floor(y0))
-    box = (bx0, by0, min(width, math.ceil(x0 + w)) - bx0, min(height, math.ceil(y0 + h)) - by0)
+    box = Box(bx0, by0, min(width, math.ceil(x0 + w)) - bx0, min(height, math.ceil(y0 + h)) - by0)
     whole = (0.0, 0.0, float(width), float(height))
     # The box with a margin: the detector's box can cut a character's edge.
     around = (
@@ -273,46 +277,23 @@ def _read_one(
         min(float(height), y0 + h * (1 + MARGIN)),
     )
     inner = (x0, y0, x0 + w, y0 + h)
+    all_of_it = Box(0, 0, width, height)
     if w >= TIGHT * width and h >= TIGHT * height:
-        candidates = [(whole, None, (0, 0, width, height))]
-    elif box[2] * box[3] >= TIGHT_AREA * width * height:
+        candidates = [(whole, None, all_of_it)]
+    elif box.width * box.height >= TIGHT_AREA * width * height:
         # A close-up or a crop with a loose margin: read whole and boxed, keep the surer reading.
-        candidates = [(whole, None, (0, 0, width, height)), (around, inner, box)]
+        candidates = [(whole, None, all_of_it), (around, inner, box)]
     else:
         candidates = [(around, inner, box)]
-    best: PlateInPhoto | None = None
+    best: tuple[Box, int, PlateReading, BoxMapper] | None = None
     for region, plate, shown in candidates:
         rotation, reading, mapper, outline = _read_region(
             region, plate, small, scale, full_size, classify, meta
         )
-        if outline is not None:
-            shown = (outline["x"], outline["y"], outline["width"], outline["height"])
-        if best is None or _quality(reading) > _quality(best.reading):
-            best = PlateInPhoto(shown, detection.score, rotation, reading, mapper)
+        if best is None or _quality(reading) > _quality(best[2]):
+            best = (outline if outline is not None else shown, rotation, reading, mapper)
     assert best is not None
-    return best
-
-
-def photo_answer(photo: PhotoReading, model_version: str, detector_version: str) -> dict[str, Any]:
-    """The ``/read-plate`` answer: every plate, and the best one's reading at the top level.
-
-    The top level is what a client of plate crops has always read (a tight
-    crop is one plate whose box is the whole image); ``plates`` is every plate
-    found, best first. With no plate, the top level is empty and says why.
-    """
-    plates = [plate.answer() for plate in photo.plates]
-    best = plates[0] if plates else None
-    return {
-        "model_version": model_version,
-        "detector_version": detector_version,
-        "filename": None,
-        "image": {"width": photo.width, "height": photo.height},
-        "text": best["text"] if best else "",
-        "confident": best["confident"] if best else False,
-        "matches_format": best["matches_format"] if best else False,
-        "readings": best["readings"] if best else [],
-        "rows": best["rows"] if best else [],
-        "count": best["count"] if best else 0,
-        "reason": best["reason"] if best else photo.reason,
-        "plates": plates,
-    }
+    shown, rotation, reading, mapper = best
+    with unreadable():  # the geometry comes from the image's pixels
+        upright = reading.moved(mapper)
+    return PlateInPhoto(shown, detection.score, rotation, upright)

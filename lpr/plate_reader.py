@@ -6,15 +6,17 @@ grammar (:mod:`lpr.plate_grammar`): each character gets the slot it holds
 (zone, lot, class, serial) in the most probable layout, and is read among the
 symbols that slot allows. A letter slot whose letter the model cannot read
 confidently (a zone other than बा, a class other than प, or a doubtful mark)
-is answered ``?`` with ``unknown: true`` and a reason, never as a forced बा or
+is answered ``?`` with ``unknown`` and a reason, never as a forced बा or
 प; a digit slot the model doubts is ``?`` too. The grammar re-ranks only among
 what the slot allows and never raises a probability: ``confidence`` is the
 model's own calibrated probability of the label shown.
 
-``POST /read-plate`` answers each plate it finds with :meth:`PlateReading.answer`
-(:mod:`lpr.photo_reader`), and
-``lpr-train plates`` scores :attr:`PlateReading.labels`, so the evaluation
-measures exactly what the service says.
+The result is typed (:class:`PlateReading` and its parts), never the wire
+format: ``POST /read-plate`` turns it into JSON (:mod:`service.plate_schemas`)
+and ``lpr-train plates`` scores :attr:`PlateReading.labels`, so the evaluation
+measures exactly what the service says. Probabilities are rounded to six
+decimals here, once, and the plate's confidence rule is applied to the rounded
+values: a client re-checking it from the answer gets the same verdict.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from lpr.confidence import apply_temperature
+from lpr.errors import unreadable
 from lpr.model import ModelMetadata
 from lpr.plate_grammar import LETTER_SLOTS, READABLE, Slot, layouts
-from lpr.segmentation import Segmentation, batch_inputs, segment
+from lpr.segmentation import Glyph, Segmentation, batch_inputs, segment
 
 #: Runs a preprocessed batch through the model: uncalibrated probabilities, one row per image.
 Classify = Callable[[np.ndarray], np.ndarray]
@@ -45,27 +48,113 @@ MAX_GLYPH_HEIGHT = 1.5
 #: Candidates per character, and readings per plate, in an answer.
 TOP_K = 3
 TOP_READINGS = 5
+#: Decimals kept of every probability the reader reports.
+DECIMALS = 6
 
 
-@dataclass(frozen=True)
+class Box(NamedTuple):
+    """An axis-aligned box in pixels: left and top edges, width and height.
+
+    A named tuple, so that ``x, y, w, h = box`` and ``Detection(*box, score)`` read as they did.
+    """
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One of the model's top symbols for a character, whatever its slot allows."""
+
+    label: str
+    devanagari: str
+    probability: float  # calibrated
+
+
+@dataclass(frozen=True, slots=True)
+class Character:
+    """One character read: where it is, what slot the grammar gives it, and what it is read as."""
+
+    box: Box
+    slot: Slot | None  # None when the characters fit no plate layout
+    label: str  # ASCII class id, or UNREADABLE
+    devanagari: str  # as printed, or UNREADABLE
+    #: The calibrated probability of the most probable symbol the slot allows (the label shown, or
+    #: for UNREADABLE the one it would have been); never raised by the grammar.
+    confidence: float
+    reason: str | None  # why it is UNREADABLE: "unsupported_symbol" or "low_confidence"
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def unknown(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row of the plate, left to right."""
+
+    characters: tuple[Character, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(c.devanagari for c in self.characters)
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.characters]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One candidate reading of the whole plate."""
+
+    text: str  # Devanagari, rows joined by one space
+    labels: tuple[str, ...]  # ASCII ids in reading order, rows concatenated
+    score: float  # the product of its characters' calibrated probabilities
+    matches_format: bool  # a zone + lot + class + serial plate
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class PlateReading:
     """What was read on one plate: the segmentation, the model's raw output and the decoded plate."""
 
     segmentation: Segmentation
     #: The model's uncalibrated probabilities, one row per character in reading order.
     probabilities: np.ndarray
-    #: Per row, per character: box, slot, label, devanagari, confidence, unknown, reason, candidates.
-    rows: list[list[dict[str, Any]]]
-    #: The plate's most probable readings, best first (text, labels, score, matches_format).
-    readings: list[dict[str, Any]]
+    rows: tuple[Row, ...]
+    #: The plate's most probable readings, best first.
+    readings: tuple[Reading, ...]
     matches_format: bool
     #: The calibrated probability every character must reach for the plate to be confident
     #: (``ModelMetadata.plate_bar``).
     bar: float = 0.0
 
     @property
+    def characters(self) -> list[Character]:
+        """Every character in reading order, rows concatenated."""
+        return [c for row in self.rows for c in row.characters]
+
+    @property
     def labels(self) -> list[list[str]]:
-        return [[c["label"] for c in row] for row in self.rows]
+        """Per row, the labels read (``?`` included): what a plate's truth is compared with."""
+        return [row.labels for row in self.rows]
+
+    @property
+    def text(self) -> str:
+        """The rows' texts joined by one space, ``?`` for each unknown character."""
+        return " ".join(row.text for row in self.rows)
+
+    @property
+    def count(self) -> int:
+        return self.segmentation.count
+
+    @property
+    def reason(self) -> str | None:
+        """Why no character was read; None when some were."""
+        return self.segmentation.reason
 
     @property
     def confident(self) -> bool:
@@ -77,7 +166,7 @@ class PlateReading:
         answer comes with its confidence for the caller to weigh, a confident
         plate is stored as read.
         """
-        return self.all_known and all(c["confidence"] >= self.bar for row in self.rows for c in row)
+        return self.all_known and all(c.confidence >= self.bar for c in self.characters)
 
     @property
     def all_known(self) -> bool:
@@ -86,28 +175,13 @@ class PlateReading:
         What tells a plate read the right way up from one read upside down
         (:mod:`lpr.photo_reader`), where the plate bar would only blur the difference.
         """
-        characters = [c for row in self.rows for c in row]
-        return bool(characters) and self.matches_format and not any(c["unknown"] for c in characters)
+        characters = self.characters
+        return bool(characters) and self.matches_format and not any(c.unknown for c in characters)
 
-    def answer(self) -> dict[str, Any]:
-        """One plate's part of the ``/read-plate`` answer, as plain dicts (no pydantic on the hot path)."""
-        rows = [
-            {
-                "text": "".join(c["devanagari"] for c in row),
-                "labels": [c["label"] for c in row],
-                "characters": row,
-            }
-            for row in self.rows
-        ]
-        return {
-            "text": " ".join(row["text"] for row in rows),
-            "confident": self.confident,
-            "matches_format": self.matches_format,
-            "readings": self.readings,
-            "rows": rows,
-            "count": self.segmentation.count,
-            "reason": self.segmentation.reason,
-        }
+    def moved(self, to_image: Callable[[Box], Box]) -> PlateReading:
+        """The same reading with every character's box mapped (from the image read to another)."""
+        rows = tuple(Row(tuple(replace(c, box=to_image(c.box)) for c in row.characters)) for row in self.rows)
+        return replace(self, rows=rows)
 
 
 def _slot_masses(calibrated: np.ndarray, digit_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +223,7 @@ def _options(p: np.ndarray, slot: Slot | None, meta: ModelMetadata) -> list[tupl
     return sorted(options, key=lambda option: -option[1])
 
 
-def _misshapen(box: tuple[int, int, int, int], row: list[Any]) -> bool:
+def _misshapen(box: tuple[int, int, int, int], row: list[Glyph]) -> bool:
     """Whether a glyph's box cannot hold one symbol: far wider than tall, or far taller than its row.
 
     Glyphs that touch come out of the segmenter as one mark (two digits side by side, a small
@@ -163,44 +237,41 @@ def _misshapen(box: tuple[int, int, int, int], row: list[Any]) -> bool:
 
 def _character(
     p: np.ndarray, slot: Slot | None, meta: ModelMetadata, box: tuple[int, int, int, int], misshapen: bool
-) -> dict[str, Any]:
+) -> Character:
     labels, devanagari = meta.labels, meta.devanagari
     order = np.argsort(-p, kind="stable")
-    candidates = [
-        {"label": labels[k], "devanagari": devanagari[k], "probability": round(float(p[k]), 6)}
-        for k in order[:TOP_K]
-    ]
+    candidates = tuple(
+        Candidate(labels[k], devanagari[k], round(float(p[k]), DECIMALS)) for k in order[:TOP_K]
+    )
     options = [(label, prob) for label, prob in _options(p, slot, meta) if label != UNREADABLE]
     label, confidence = options[0] if options else (UNREADABLE, 0.0)
     reason = None
-    x, y, w, h = box
     if slot in LETTER_SLOTS and confidence < meta.letter_bar:
         reason = "unsupported_symbol"  # a letter belongs here, but not one the model reads
     elif confidence < meta.threshold or float(p[order[0]]) < meta.threshold:
         reason = "low_confidence"
     elif misshapen:
         reason = "low_confidence"  # glyphs that touch, read as one (see _misshapen)
-    return {
-        "box": {"x": x, "y": y, "width": w, "height": h},
-        "slot": slot,
-        "label": UNREADABLE if reason else label,
-        "devanagari": UNREADABLE if reason else devanagari[labels.index(label)],
-        "confidence": round(confidence, 6),
-        "unknown": reason is not None,
-        "reason": reason,
-        "candidates": candidates,
-    }
+    return Character(
+        box=Box(*box),
+        slot=slot,
+        label=UNREADABLE if reason else label,
+        devanagari=UNREADABLE if reason else devanagari[labels.index(label)],
+        confidence=round(confidence, DECIMALS),
+        reason=reason,
+        candidates=candidates,
+    )
 
 
 def _readings(
     calibrated: np.ndarray, row_lengths: list[int], meta: ModelMetadata, devanagari: dict[str, str]
-) -> list[dict[str, Any]]:
+) -> tuple[Reading, ...]:
     """The most probable readings over every layout the grammar allows, and the model's own.
 
     A reading's ``score`` is the product of its characters' probabilities (a
     ``?`` counts with the probability that the letter is none the model reads).
     """
-    found: dict[tuple[str, ...], dict[str, Any]] = {}
+    found: dict[tuple[str, ...], tuple[float, bool]] = {}  # labels -> score, matches the format
 
     def add(choices: list[list[tuple[str, float]]], matches: bool) -> None:
         # Best-first over the product, keeping the TOP_READINGS best: a small beam is exact here.
@@ -214,36 +285,37 @@ def _readings(
             beam = heapq.nsmallest(TOP_READINGS, expanded)
         for cost, labels in beam:
             score = math.exp(-cost)
-            if labels not in found or found[labels]["score"] < score:
-                rows, start = [], 0
-                for length in row_lengths:
-                    rows.append(
-                        "".join(devanagari.get(label, label) for label in labels[start : start + length])
-                    )
-                    start += length
-                found[labels] = {
-                    "text": " ".join(rows),
-                    "labels": list(labels),
-                    "score": score,
-                    "matches_format": matches,
-                }
+            if labels not in found or found[labels][0] < score:
+                found[labels] = (score, matches)
+
+    def text(labels: tuple[str, ...]) -> str:
+        rows, start = [], 0
+        for length in row_lengths:
+            rows.append("".join(devanagari.get(label, label) for label in labels[start : start + length]))
+            start += length
+        return " ".join(rows)
 
     for layout in layouts(row_lengths):
         add([_options(p, slot, meta) for p, slot in zip(calibrated, layout, strict=True)], True)
     if not found:
         add([_options(p, None, meta) for p in calibrated], False)
-    best = sorted(found.values(), key=lambda reading: -reading["score"])[:TOP_READINGS]
-    for reading in best:
-        reading["score"] = round(reading["score"], 6)
-    return best
+    best = sorted(found.items(), key=lambda item: -item[1][0])[:TOP_READINGS]
+    return tuple(
+        Reading(text(labels), labels, round(score, DECIMALS), matches) for labels, (score, matches) in best
+    )
 
 
 def decode(
     segmentation: Segmentation, probabilities: np.ndarray, meta: ModelMetadata, *, use_grammar: bool = True
-) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]], bool]:
-    """The characters of each row, the plate's readings, and whether the grammar fits the layout."""
+) -> PlateReading:
+    """The plate read from the model's probabilities for its characters.
+
+    ``use_grammar=False`` reads each character on its own (no slot, no
+    readings): the segmenter and classifier alone, as ``lpr-train plates``
+    also reports them.
+    """
     if not segmentation.count:
-        return [], [], False
+        return PlateReading(segmentation, probabilities, (), (), False, meta.plate_bar)
     calibrated = apply_temperature(probabilities, meta.temperature)
     row_lengths = [len(row) for row in segmentation.rows]
     digit_index = np.array([k for k, label in enumerate(meta.labels) if label.isdigit()])
@@ -257,19 +329,27 @@ def decode(
     ]
     rows, start = [], 0
     for length in row_lengths:
-        rows.append(flat[start : start + length])
+        rows.append(Row(tuple(flat[start : start + length])))
         start += length
     devanagari = dict(zip(meta.labels, meta.devanagari, strict=True))
-    readings = _readings(calibrated, row_lengths, meta, devanagari) if use_grammar else []
-    return rows, readings, layout is not None
+    readings = _readings(calibrated, row_lengths, meta, devanagari) if use_grammar else ()
+    return PlateReading(
+        segmentation, probabilities, tuple(rows), readings, layout is not None, meta.plate_bar
+    )
 
 
 def read_plate(image: Image.Image, classify: Classify, meta: ModelMetadata) -> PlateReading:
-    """Segment a decoded plate image, classify every character in one call, decode the grammar."""
-    segmentation = segment(image)
-    if segmentation.count:
-        probabilities = classify(batch_inputs(segmentation, meta.spec))
+    """Segment a decoded plate image, classify every character in one call, decode the grammar.
+
+    Segmenting works on the image's pixels: its failure is the image's
+    (:class:`~lpr.errors.UnreadableImage`); ``classify`` runs outside that, so a
+    model failure passes through as it is.
+    """
+    with unreadable():
+        segmentation = segment(image)
+        batch = batch_inputs(segmentation, meta.spec) if segmentation.count else None
+    if batch is not None:
+        probabilities = classify(batch)
     else:
         probabilities = np.zeros((0, len(meta.labels)), dtype=np.float32)
-    rows, readings, matches = decode(segmentation, probabilities, meta)
-    return PlateReading(segmentation, probabilities, rows, readings, matches, meta.plate_bar)
+    return decode(segmentation, probabilities, meta)

@@ -40,14 +40,15 @@ from starlette.concurrency import run_in_threadpool
 from lpr.confidence import rank
 from lpr.detection import Detector
 from lpr.model import Model
-from lpr.photo_reader import photo_answer, read_photo
+from lpr.photo_reader import read_photo
 from lpr.preprocessing import InputSpec, inputs_into
 from service.batching import BatcherClosed, MicroBatcher
 from service.config import Settings
-from service.errors import APIError
+from service.errors import APIError, image_errors
 from service.metrics import Metrics
+from service.plate_schemas import plate_answer
 from service.runner import DetectorRunner, Runner
-from service.uploads import decode_whiteness, open_upload, prepare, upload_error
+from service.uploads import decode_whiteness, open_upload, prepare
 
 logger = logging.getLogger("service.engine")
 
@@ -147,28 +148,23 @@ class InferenceEngine:
         self._count([answer])
         return answer
 
-    async def read_plate(self, data: bytes) -> dict[str, Any]:
-        """A plate image to the ``/read-plate`` answer (without the file name)."""
+    async def read_plate(self, data: bytes, filename: str | None) -> dict[str, Any]:
+        """A photo or plate image to the ``/read-plate`` answer."""
         try:
-            return await run_in_threadpool(self._read_plate, data)
+            return await run_in_threadpool(self._read_plate, data, filename)
         except APIError as exc:
             self._count([exc])
             raise
 
-    def _read_plate(self, data: bytes) -> dict[str, Any]:
-        def classify(batch: np.ndarray) -> np.ndarray:
-            try:
-                return self.classifier.run(batch)
-            except Exception as exc:  # the model's failure, not the upload's: stays a 500
-                raise _InferenceFailed from exc
-
-        try:
-            photo = read_photo(lambda: self._open(data), self.detector, classify, self.metadata)
-        except _InferenceFailed as failure:
-            raise cast(Exception, failure.__cause__) from None
-        except Exception as exc:  # Pillow/SciPy/NumPy on a hostile image: still the input's fault
-            raise upload_error(exc) from exc
-        return photo_answer(photo, self.metadata.model_version, self.detector.metadata.model_version)
+    def _read_plate(self, data: bytes, filename: str | None) -> dict[str, Any]:
+        # The service's limits, from the header; the photo reader then opens the accepted bytes
+        # itself (a reduced decode, a full-size one if a plate needs it). Its error for pixels it
+        # cannot process is the client's (4xx); a model's failure passes through (500).
+        self._open(data)
+        with image_errors():
+            photo = read_photo(data, self.detector, self.classifier.run, self.metadata)
+        versions = self.metadata.model_version, self.detector.metadata.model_version
+        return plate_answer(photo, filename, *versions)
 
     def classify_files(self, files: Sequence[bytes]) -> list[Outcome]:
         """One outcome per uploaded file, in order (blocking: callers run it in a worker thread).
@@ -250,10 +246,6 @@ class InferenceEngine:
         self.batcher.close()
         self.classifier.close()
         self.detector.close()
-
-
-class _InferenceFailed(Exception):
-    """Carries a model failure out of the plate reader past the upload-error mapping."""
 
 
 def _inputs(grays: list[np.ndarray], spec: InputSpec, out: np.ndarray) -> None:

@@ -9,6 +9,8 @@ never has to parse two formats.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,8 +24,8 @@ from service import context
 logger = logging.getLogger("service")
 
 #: HTTP status of every error code the service emits. The image codes are
-#: :class:`lpr.preprocessing.ImageError`'s; the batch endpoint reports the
-#: same codes per file inside a 200 answer.
+#: :class:`lpr.preprocessing.ImageError`'s (see :func:`image_errors`); the batch
+#: endpoint reports the same codes per file inside a 200 answer.
 STATUS_BY_CODE: dict[str, int] = {
     # the upload itself
     "empty": 422,
@@ -70,9 +72,20 @@ class APIError(Exception):
         self.message = message
         self.status = status if status is not None else STATUS_BY_CODE[code]
 
-    @classmethod
-    def from_image_error(cls, exc: ImageError) -> APIError:
-        return cls(exc.code, exc.message)
+
+@contextmanager
+def image_errors() -> Iterator[None]:
+    """The core's error for an image it cannot use becomes the client's: the one mapping of it.
+
+    :class:`~lpr.preprocessing.ImageError` (and :class:`lpr.errors.UnreadableImage`,
+    which is one) carries a stable code; it becomes an :class:`APIError` of that
+    code, whose status :data:`STATUS_BY_CODE` gives. Anything else (a model that
+    fails) passes through, to be answered as the service's own failure.
+    """
+    try:
+        yield
+    except ImageError as exc:
+        raise APIError(exc.code, exc.message) from exc
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -1,6 +1,10 @@
-"""Response model of ``POST /read-plate``: the contract the try-it page and clients code against.
+"""The JSON of ``POST /read-plate``: its contract, and the one function that writes it.
 
-The example is the served model's real answer to synthetic plate #8 of
+The pydantic models are the contract the try-it page, ``/docs`` and the tests
+code against; :func:`plate_answer` turns the core's typed reading
+(:class:`lpr.photo_reader.PhotoReading`) into that shape as plain dicts, which
+the route encodes with orjson (no pydantic validation per request). The
+example is the served model's real answer to synthetic plate #8 of
 ``lpr-train plates`` (``service/examples.json``, cut to one character), so ``/docs``
 shows what a client receives.
 """
@@ -11,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lpr import photo_reader, plate_reader
 from service.schemas import EXAMPLES
 
 
@@ -157,3 +162,72 @@ class PlateReading(BaseModel):
         None, description="Why nothing was read (no plate found, or no character on it); null otherwise."
     )
     plates: list[FoundPlate] = Field(description="Every plate found (at most 5), the detector's best first.")
+
+
+def _box(box: plate_reader.Box) -> dict[str, int]:
+    return {"x": box.x, "y": box.y, "width": box.width, "height": box.height}
+
+
+def _character(c: plate_reader.Character) -> dict[str, Any]:
+    return {
+        "box": _box(c.box),
+        "slot": c.slot,
+        "label": c.label,
+        "devanagari": c.devanagari,
+        "confidence": c.confidence,
+        "unknown": c.unknown,
+        "reason": c.reason,
+        "candidates": [
+            {"label": k.label, "devanagari": k.devanagari, "probability": k.probability} for k in c.candidates
+        ],
+    }
+
+
+def _plate(plate: photo_reader.PlateInPhoto) -> dict[str, Any]:
+    """One entry of ``plates`` (:class:`FoundPlate`)."""
+    reading = plate.reading
+    return {
+        "box": _box(plate.box),
+        "score": round(plate.score, 6),
+        "rotation": plate.rotation,
+        "text": reading.text,
+        "confident": reading.confident,
+        "matches_format": reading.matches_format,
+        "readings": [
+            {"text": r.text, "labels": list(r.labels), "score": r.score, "matches_format": r.matches_format}
+            for r in reading.readings
+        ],
+        "rows": [
+            {"text": row.text, "labels": row.labels, "characters": [_character(c) for c in row.characters]}
+            for row in reading.rows
+        ],
+        "count": reading.count,
+        "reason": reading.reason,
+    }
+
+
+def plate_answer(
+    photo: photo_reader.PhotoReading, filename: str | None, model_version: str, detector_version: str
+) -> dict[str, Any]:
+    """The ``/read-plate`` answer (:class:`PlateReading`): every plate, the best one's at the top level.
+
+    The top level is what a client of plate crops has always read (a tight
+    crop is one plate whose box is the whole image); ``plates`` is every plate
+    found, best first. With no plate, the top level is empty and says why.
+    """
+    plates = [_plate(plate) for plate in photo.plates]
+    best = plates[0] if plates else None
+    return {
+        "model_version": model_version,
+        "detector_version": detector_version,
+        "filename": filename,
+        "image": {"width": photo.width, "height": photo.height},
+        "text": best["text"] if best else "",
+        "confident": best["confident"] if best else False,
+        "matches_format": best["matches_format"] if best else False,
+        "readings": best["readings"] if best else [],
+        "rows": best["rows"] if best else [],
+        "count": best["count"] if best else 0,
+        "reason": best["reason"] if best else photo.reason,
+        "plates": plates,
+    }

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from lpr.detection import DETECTOR_MODEL, HEAD, Detection, DetectorSpec, decode, iou, letterbox
 from lpr.photo_reader import _box_mapper, _unturn, _unwarp
+from lpr.plate_reader import Box
 from lpr.rectify import straighten
 from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.plate_schemas import PlateReading
@@ -108,8 +109,8 @@ def test_a_box_read_in_a_turned_crop_maps_back_to_the_image(rotation: int) -> No
     x0, y0, x1, y1 = turned.getbbox()
     # The crop sat at (250, 50) of an image decoded at half size: (500, 100) in full-size pixels.
     to_image = _box_mapper(lambda p: _unturn(p, rotation, image.width, image.height), (250, 50), 0.5)
-    box = to_image({"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
-    assert box == {"x": 500 + 80, "y": 100 + 240, "width": 60, "height": 120}
+    box = to_image(Box(x0, y0, x1 - x0, y1 - y0))
+    assert box == Box(500 + 80, 100 + 240, 60, 120)
 
 
 def test_a_box_read_on_a_straightened_plate_maps_back_through_the_perspective() -> None:

@@ -89,20 +89,16 @@ def test_a_car_plate_reads_its_digits_and_answers_the_class_letter_as_unknown() 
     probabilities = np.stack(
         [row("ba"), row("1"), row("8"), uniform(), row("5"), row("7"), row("6"), row("9")]
     )
-    rows, readings, matches = decode(plate(4, 4), probabilities, META)
-    labels = [[c["label"] for c in r] for r in rows]
-    assert labels == [["ba", "1", "8", UNREADABLE], ["5", "7", "6", "9"]]
-    unknown = rows[0][3]
-    assert (
-        unknown["unknown"] is True
-        and unknown["reason"] == "unsupported_symbol"
-        and unknown["slot"] == "class"
-    )
-    assert unknown["devanagari"] == UNREADABLE and unknown["confidence"] < META.threshold
-    assert len(unknown["candidates"]) == 3
-    assert matches is True
-    assert readings[0]["labels"] == ["ba", "1", "8", UNREADABLE, "5", "7", "6", "9"]
-    assert readings[0]["text"] == "बा१८? ५७६९" and readings[0]["matches_format"] is True
+    reading = decode(plate(4, 4), probabilities, META)
+    assert reading.labels == [["ba", "1", "8", UNREADABLE], ["5", "7", "6", "9"]]
+    unknown = reading.rows[0].characters[3]
+    assert unknown.unknown is True and unknown.reason == "unsupported_symbol" and unknown.slot == "class"
+    assert unknown.devanagari == UNREADABLE and unknown.confidence < META.threshold
+    assert len(unknown.candidates) == 3
+    assert reading.matches_format is True and not reading.confident
+    best = reading.readings[0]
+    assert best.labels == ("ba", "1", "8", UNREADABLE, "5", "7", "6", "9")
+    assert best.text == "बा१८? ५७६९" and best.matches_format is True
 
 
 def test_a_doubtful_pa_is_never_raised_into_a_confident_one() -> None:
@@ -111,36 +107,45 @@ def test_a_doubtful_pa_is_never_raised_into_a_confident_one() -> None:
     weak_pa[LABELS.index("pa")] = 0.3
     weak_pa /= weak_pa.sum()
     probabilities = np.stack([row("ba"), row("2"), weak_pa, row("3")])
-    rows, _, _ = decode(plate(4), probabilities, META)
+    reading = decode(plate(4), probabilities, META)
     # The layout may put प at index 2 (lot 1, serial 1); whatever it picks, nothing reads a confident प.
-    for character in rows[0]:
-        if character["label"] == "pa":
-            assert character["confidence"] >= META.threshold
+    for character in reading.characters:
+        if character.label == "pa":
+            assert character.confidence >= META.threshold
 
 
 def test_a_plate_of_known_symbols_reads_confidently() -> None:
     probabilities = np.stack([row("ba"), row("9"), row("pa"), row("4"), row("6"), row("5"), row("9")])
-    rows, readings, matches = decode(plate(3, 4), probabilities, META)
-    assert [[c["label"] for c in r] for r in rows] == [["ba", "9", "pa"], ["4", "6", "5", "9"]]
-    assert not any(c["unknown"] for r in rows for c in r) and matches
-    assert readings[0]["score"] == pytest.approx(0.97**7, rel=1e-3)
-    assert [r["score"] for r in readings] == sorted((r["score"] for r in readings), reverse=True)
+    reading = decode(plate(3, 4), probabilities, META)
+    assert reading.labels == [["ba", "9", "pa"], ["4", "6", "5", "9"]]
+    assert not any(c.unknown for c in reading.characters) and reading.matches_format
+    assert reading.text == "बा९प ४६५९" and reading.count == 7 and reading.reason is None
+    scores = [r.score for r in reading.readings]
+    assert scores[0] == pytest.approx(0.97**7, rel=1e-3) and scores == sorted(scores, reverse=True)
 
 
 def test_a_low_confidence_digit_is_unknown_with_its_reason() -> None:
     probabilities = np.stack([row("ba"), row("1", 0.4), row("pa"), row("4")])
-    rows, _, _ = decode(plate(4), probabilities, META)
-    digit = rows[0][1]
-    assert digit["label"] == UNREADABLE and digit["reason"] == "low_confidence" and digit["slot"] == "lot"
-    assert digit["candidates"][0]["label"] == "1"
+    digit = decode(plate(4), probabilities, META).rows[0].characters[1]
+    assert digit.label == UNREADABLE and digit.reason == "low_confidence" and digit.slot == "lot"
+    assert digit.candidates[0].label == "1"
 
 
 def test_characters_that_fit_no_plate_are_read_without_the_grammar() -> None:
     probabilities = np.stack([row("3"), row("pa")])
-    rows, readings, matches = decode(plate(2), probabilities, META)
-    assert matches is False and [c["slot"] for c in rows[0]] == [None, None]
-    assert [c["label"] for c in rows[0]] == ["3", "pa"]
-    assert readings and not readings[0]["matches_format"]
+    reading = decode(plate(2), probabilities, META)
+    assert reading.matches_format is False and [c.slot for c in reading.characters] == [None, None]
+    assert reading.labels == [["3", "pa"]]
+    assert reading.readings and not reading.readings[0].matches_format
+
+
+def test_without_the_grammar_each_character_is_read_on_its_own() -> None:
+    """What ``lpr-train plates`` reports as the segmenter and classifier alone: no slot, no readings."""
+    probabilities = np.stack([row("ba"), row("1"), row("8"), uniform()])
+    reading = decode(plate(4), probabilities, META, use_grammar=False)
+    assert [c.slot for c in reading.characters] == [None] * 4 and reading.readings == ()
+    assert reading.labels == [["ba", "1", "8", UNREADABLE]] and not reading.matches_format
+    assert reading.characters[3].reason == "low_confidence" and not reading.confident
 
 
 def test_a_letter_slot_asks_the_letter_threshold_while_digits_keep_the_crop_threshold() -> None:
@@ -149,13 +154,12 @@ def test_a_letter_slot_asks_the_letter_threshold_while_digits_keep_the_crop_thre
 
     strict = replace(META, letter_threshold=0.8)
     probabilities = np.stack([row("ba", 0.65), row("3", 0.65), row("4"), row("pa"), row("8"), row("2")])
-    rows, _, _ = decode(plate(4, 2), probabilities, strict)
-    zone, lot = rows[0][0], rows[0][1]
-    assert (zone["slot"], zone["label"], zone["reason"]) == ("zone", UNREADABLE, "unsupported_symbol")
-    assert zone["confidence"] == pytest.approx(0.65, abs=0.01)  # the model's own, never raised
-    assert (lot["label"], lot["unknown"]) == ("3", False)  # 0.65 clears the crop threshold of 0.5
-    lenient, _, _ = decode(plate(4, 2), probabilities, META)  # without a letter bar: the crop threshold
-    assert lenient[0][0]["label"] == "ba"
+    zone, lot = decode(plate(4, 2), probabilities, strict).characters[:2]
+    assert (zone.slot, zone.label, zone.reason) == ("zone", UNREADABLE, "unsupported_symbol")
+    assert zone.confidence == pytest.approx(0.65, abs=0.01)  # the model's own, never raised
+    assert (lot.label, lot.unknown) == ("3", False)  # 0.65 clears the crop threshold of 0.5
+    lenient = decode(plate(4, 2), probabilities, META)  # without a letter bar: the crop threshold
+    assert lenient.labels[0][0] == "ba"
 
 
 def test_a_glyph_that_cannot_be_one_symbol_is_doubtful_however_sure_the_model_is() -> None:
@@ -170,10 +174,9 @@ def test_a_glyph_that_cannot_be_one_symbol_is_doubtful_however_sure_the_model_is
         ],
     ]
     probabilities = np.stack([row(label) for label in ("ba", "6", "0", "pa", "5", "3", "3", "9")])
-    rows, _, _ = decode(Segmentation(60, 30, glyphs), probabilities, META)
-    reasons = [c["reason"] for c in rows[1]]
-    assert reasons == [None, "low_confidence", "low_confidence", None]
-    assert [c["label"] for c in rows[1]] == ["5", UNREADABLE, UNREADABLE, "9"]
+    second = decode(Segmentation(60, 30, glyphs), probabilities, META).rows[1]
+    assert [c.reason for c in second.characters] == [None, "low_confidence", "low_confidence", None]
+    assert second.labels == ["5", UNREADABLE, UNREADABLE, "9"]
 
 
 def test_a_confident_plate_asks_every_character_to_clear_the_plate_bar() -> None:
@@ -181,14 +184,11 @@ def test_a_confident_plate_asks_every_character_to_clear_the_plate_bar() -> None
     is answered (above the crop threshold) but makes the plate doubtful under a 0.95 plate bar."""
     from dataclasses import replace
 
-    from lpr.plate_reader import PlateReading
-
     probabilities = np.stack([row(label) for label in ("ba", "1", "2", "pa")] + [row("3", 0.9), row("4")])
     segmentation = plate(4, 2)
     for meta, confident in ((META, True), (replace(META, plate_threshold=0.95), False)):
-        rows, readings, matches = decode(segmentation, probabilities, meta)
-        reading = PlateReading(segmentation, probabilities, rows, readings, matches, meta.plate_bar)
-        assert not any(c["unknown"] for r in rows for c in r) and reading.all_known
+        reading = decode(segmentation, probabilities, meta)
+        assert not any(c.unknown for c in reading.characters) and reading.all_known
         assert reading.confident is confident
     assert META.plate_bar == META.threshold, "metadata without a plate bar keeps the crop threshold"
 

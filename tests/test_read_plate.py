@@ -174,6 +174,55 @@ def test_bad_uploads_get_the_same_errors_as_predict(client: TestClient, make, st
         assert response.json()["error"]["code"] == code
 
 
+class _Broken:
+    """A model that fails, as an ONNX Runtime session can (out of memory, a bad graph)."""
+
+    def run(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("the model failed")
+
+    detect = run
+
+
+def test_the_reader_blames_the_image_for_its_pixels_and_never_for_a_model() -> None:
+    """The core raises its own error where pixels cannot be processed; a model's failure is not that."""
+    from lpr.detection import Detection
+    from lpr.errors import UnreadableImage
+    from lpr.model import ModelMetadata
+    from lpr.photo_reader import read_photo
+    from lpr.preprocessing import ImageError
+
+    meta = ModelMetadata.load(locate(ROOT / "models", SERVED_MODEL).metadata)
+    plate = next(generate_plates(TEST_CROPS, count=1, seed=DEFAULT_SEED)).image
+
+    class Whole:  # finds one plate filling the image
+        def detect(self, image: Image.Image) -> list[Detection]:
+            return [Detection(0.0, 0.0, float(image.width), float(image.height), 0.9)]
+
+    truncated = encode(Image.new("RGB", (300, 100), PLATE_RED), "PNG")[:60]
+    with pytest.raises(ImageError) as info:
+        read_photo(truncated, Whole(), _Broken().run, meta)
+    assert isinstance(info.value, UnreadableImage) and info.value.code == "corrupt"
+    garbled = png(plate)[:-40]  # the header and most pixels are there; the stream ends early
+    with pytest.raises(ImageError):
+        read_photo(garbled, Whole(), _Broken().run, meta)
+    with pytest.raises(RuntimeError, match="the model failed") as failed:
+        read_photo(png(plate), Whole(), _Broken().run, meta)
+    assert not isinstance(failed.value, ImageError)
+    with pytest.raises(RuntimeError, match="the model failed"):
+        read_photo(png(plate), _Broken(), _Broken().run, meta)
+
+
+def test_a_model_that_fails_is_the_services_500_not_the_clients_4xx(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = client.app.state.engine
+    monkeypatch.setattr(engine.model, "session", _Broken())
+    plate = next(generate_plates(TEST_CROPS, count=1, seed=DEFAULT_SEED)).image
+    failing = TestClient(client.app, raise_server_exceptions=False)  # the app running, its engine broken
+    response = failing.post("/read-plate", **upload(png(plate)))
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+
+
 def test_plate_over_the_upload_limit_is_413_like_predict() -> None:
     data = b"\x89PNG" + b"\x00" * 1500
     with make_client(max_upload_bytes=1000) as small:

@@ -1,9 +1,10 @@
-"""``POST /read-plate``: a cropped plate in, its characters in reading order out.
+"""``POST /read-plate``: a photo or a cropped plate in, each plate's characters in reading order out.
 
 The upload meets the same checks as ``/predict`` (byte limit, pixel limit from
 the header, decode errors as the same 4xx codes); the engine then reads it
-with the one plate reader (:mod:`lpr.plate_reader`), which ``lpr-train plates``
-also measures.
+with the one photo reader (:mod:`lpr.photo_reader`, each plate through
+:mod:`lpr.plate_reader`, which ``lpr-train plates`` also measures), and
+:func:`service.plate_schemas.plate_answer` writes the answer.
 """
 
 from __future__ import annotations
@@ -39,6 +40,5 @@ async def read_plate(request: Request, engine: EngineDep) -> Response:
         "file",
         max_part_bytes=engine.settings.max_upload_bytes,
     )
-    answer = await engine.read_plate(upload.data)
-    answer["filename"] = upload.filename
+    answer = await engine.read_plate(upload.data, upload.filename)
     return Response(orjson.dumps(answer), media_type="application/json")
