@@ -69,11 +69,12 @@ class Settings(BaseSettings):
         ),
     )
     max_photo_pixels: int = Field(
-        40_000_000,
+        25_000_000,
         ge=1,
         description=(
-            "Most pixels a /read-plate photo may declare: 24 and 36 MP cameras pass; a photo that is "
-            "not a JPEG is decoded whole, so this bounds its memory. The crop routes keep LPR_MAX_PIXELS."
+            "Most pixels a /read-plate photo may declare: a 24 MP camera's pass. A JPEG is decoded "
+            "reduced, but any other format whole, so this bounds a photo's memory (about 6 bytes a "
+            "pixel at the peak). The crop routes keep LPR_MAX_PIXELS."
         ),
     )
     linger_seconds: float = Field(
