@@ -157,10 +157,11 @@ class InferenceEngine:
             raise
 
     def _read_plate(self, data: bytes, filename: str | None) -> dict[str, Any]:
-        # The service's limits, from the header; the photo reader then opens the accepted bytes
+        # The photo limits, from the header; the photo reader then opens the accepted bytes
         # itself (a reduced decode, a full-size one if a plate needs it). Its error for pixels it
         # cannot process is the client's (4xx); a model's failure passes through (500).
-        self._open(data)
+        settings = self.settings
+        open_upload(data, max_bytes=settings.max_photo_bytes, max_pixels=settings.max_photo_pixels)
         with image_errors():
             photo = read_photo(data, self.detector, self.classifier.run, self.metadata)
         versions = self.metadata.model_version, self.detector.metadata.model_version

@@ -302,8 +302,8 @@ def test_a_large_photo_is_read_within_the_pixel_limit_and_refused_above_it(held_
     photo = held_out[0]
     big = photo.image().resize((3000, 2250))
     data = jpeg(big)
-    with make_client(max_upload_bytes=len(data) + 1) as roomy:
+    with make_client(max_photo_bytes=len(data) + 1, max_photo_pixels=3000 * 2250) as roomy:
         assert roomy.post("/read-plate", **upload(data)).status_code == 200
-    with make_client(max_upload_bytes=len(data) + 1, max_pixels=3000 * 2250 - 1) as strict:
+    with make_client(max_photo_bytes=len(data) + 1, max_photo_pixels=3000 * 2250 - 1) as strict:
         response = strict.post("/read-plate", **upload(data))
         assert response.status_code == 413 and response.json()["error"]["code"] == "too_many_pixels"

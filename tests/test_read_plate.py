@@ -225,7 +225,7 @@ def test_a_model_that_fails_is_the_services_500_not_the_clients_4xx(
 
 def test_plate_over_the_upload_limit_is_413_like_predict() -> None:
     data = b"\x89PNG" + b"\x00" * 1500
-    with make_client(max_upload_bytes=1000) as small:
+    with make_client(max_upload_bytes=1000, max_photo_bytes=1000) as small:  # /read-plate's is a photo's
         for path in ("/predict", "/read-plate"):
             response = small.post(path, **upload(data))
             assert response.status_code == 413 and response.json()["error"]["code"] == "file_too_large"

@@ -1,7 +1,7 @@
 """``POST /read-plate``: a photo or a cropped plate in, each plate's characters in reading order out.
 
-The upload meets the same checks as ``/predict`` (byte limit, pixel limit from
-the header, decode errors as the same 4xx codes); the engine then reads it
+The upload meets the checks of ``/predict`` with the photo limits (``LPR_MAX_PHOTO_BYTES``,
+``LPR_MAX_PHOTO_PIXELS`` from the header; decode errors as the same 4xx codes); the engine then reads it
 with the one photo reader (:mod:`lpr.photo_reader`, each plate through
 :mod:`lpr.plate_reader`, which ``lpr-train plates`` also measures), and
 :func:`service.plate_schemas.plate_answer` writes the answer.
@@ -25,7 +25,10 @@ router = APIRouter(tags=["plate"])
     response_model=PlateReading,
     responses=UPLOAD_ERROR_RESPONSES,
     openapi_extra=form_body(
-        "file", many=False, description="One cropped plate image: one or two rows, white paint on red."
+        "file",
+        many=False,
+        photo=True,
+        description="One photo with plates in it, or one cropped plate: one or two rows, white paint on red.",
     ),
 )
 async def read_plate(request: Request, engine: EngineDep) -> Response:
@@ -38,7 +41,7 @@ async def read_plate(request: Request, engine: EngineDep) -> Response:
         await request.body(),
         request.headers.get("content-type"),
         "file",
-        max_part_bytes=engine.settings.max_upload_bytes,
+        max_part_bytes=engine.settings.max_photo_bytes,
     )
     answer = await engine.read_plate(upload.data, upload.filename)
     return Response(orjson.dumps(answer), media_type="application/json")
