@@ -47,6 +47,7 @@ from lpr.model import Model
 from lpr.preprocessing import InputSpec
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, REFERENCE_MODEL, ModelFiles, locate, versions
 from service.config import Settings
+from training.common.records import keras_checkpoint
 from training.common.timing import Timing, time_calls
 from training.data.dataset import Split, open_dataset
 
@@ -161,7 +162,7 @@ def keras_engines(repository: Path = DEFAULT_REPOSITORY) -> tuple[list[Engine], 
     import tensorflow as tf
 
     reference: ModelFiles = locate(repository, REFERENCE_MODEL)
-    model = keras.models.load_model(reference.keras, compile=False)
+    model = keras.models.load_model(keras_checkpoint(reference), compile=False)
     spec = spec_of(reference.metadata)
 
     def predict(x: np.ndarray) -> np.ndarray:

@@ -29,10 +29,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lpr.detection import Detector
+from lpr.detection import DETECTOR_MODEL, Detector
 from lpr.model import Model
 from lpr.photo_reader import PhotoReading, read_photo
+from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.config import Settings
+from training.common.records import load_record
 from training.common.timing import time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +56,9 @@ def photo_of(megapixels: float, source: Path) -> bytes:
 
 
 def held_out_photo(detector: Detector) -> Path:
-    """The first of the detector's validation photos (never fitted)."""
-    return PHOTOS / "images" / detector.metadata.raw["dataset"]["validation"][0]
+    """The first of the detector's validation photos (never fitted), as its shipped record names them."""
+    files = locate(DEFAULT_REPOSITORY, DETECTOR_MODEL, detector.metadata.version)
+    return PHOTOS / "images" / load_record(files)["dataset"]["validation"][0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,11 @@
 """The model repository: served files laid out as ``<repository>/<name>/<version>/``, as Triton does.
 
-Each version folder holds ``model.onnx`` and its metadata ``model.json`` (and,
-for the reference, ``model.keras``). A new version is a new folder, so older
-ones stay loadable (``LPR_MODEL_VERSION``) and a rollback is a setting.
-Reports about a model (card, figures, plate evaluations) live apart, in
-``reports/``.
+Each version folder holds ``model.onnx`` and its metadata ``model.json``: what
+serving reads, nothing else. A new version is a new folder, written once by
+:func:`lpr.metadata.write_version`, so older ones stay loadable
+(``LPR_MODEL_VERSION``), a rollback is a setting, and a version answers the
+same on every day. Reports about a model (its full record, card, figures,
+plate evaluations) live apart, in ``reports/``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ REFERENCE_MODEL = "lpr-reference"
 
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "model.json"
-KERAS_FILE = "model.keras"
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,6 @@ class ModelFiles:
     @property
     def metadata(self) -> Path:
         return self.folder / METADATA_FILE
-
-    @property
-    def keras(self) -> Path:
-        return self.folder / KERAS_FILE
 
     @property
     def relative(self) -> str:
@@ -80,10 +76,3 @@ def locate(repository: Path, name: str, version: str | None = None) -> ModelFile
     elif version not in available:
         raise FileNotFoundError(f"no version {version} of '{name}' in {repository} (it has {available})")
     return ModelFiles(name, version, repository / name / version)
-
-
-def place(repository: Path, name: str, version: str) -> ModelFiles:
-    """The folder a new version is written to (created)."""
-    files = ModelFiles(name, version, Path(repository) / name / version)
-    files.folder.mkdir(parents=True, exist_ok=True)
-    return files

@@ -22,6 +22,7 @@ from service.config import Settings
 from service.dependencies import EngineDep
 from service.main import create_app
 from service.multipart import form_body
+from training.common.records import load_record
 from training.synthesis.plates import DEFAULT_SEED, generate_plates
 
 
@@ -344,8 +345,8 @@ def test_defaults_match_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"LPR_{name}", raising=False)
     s = Settings()
     default = locate(DEFAULT_REPOSITORY, DEFAULT_MODEL)
-    served = json.loads(default.metadata.read_text())["quantization"]
-    # The default model is the one the quantisation decision (recorded in the metadata) chose,
+    served = load_record(default)["quantization"]
+    # The default model is the one the quantisation decision (recorded with the version) chose,
     # in its newest version.
     assert s.model_files()[0] == DEFAULT_REPOSITORY / served[served["served_by_default"]]["file"]
     assert (s.max_batch_files, s.max_upload_bytes, s.host, s.port) == (64, 5 * 1024 * 1024, "127.0.0.1", 8000)

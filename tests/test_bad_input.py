@@ -19,6 +19,7 @@ from PIL import Image
 from lpr.detection import DETECTOR_MODEL
 from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.limits import BodyLimits, BodySizeLimitMiddleware
+from training.common.records import load_record
 
 MIB = 1024 * 1024
 
@@ -320,7 +321,7 @@ def phone_photo() -> bytes:
     The noise is what makes a phone's JPEG big: at quality 95 this is about 8 MB,
     as a 12 MP camera's picture of a street is; the crop limit is 5 MiB.
     """
-    meta = json.loads(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL).metadata.read_text())
+    meta = load_record(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL))
     photo = SHARED / "data" / "plate-photos" / "images" / meta["dataset"]["validation"][0]
     pixels = np.asarray(Image.open(photo).convert("RGB").resize((4000, 3000), Image.Resampling.BILINEAR))
     noise = np.tile(np.random.default_rng(0).integers(0, 64, (600, 800, 3), dtype=np.uint8), (5, 5, 1))

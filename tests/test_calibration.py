@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from lpr.confidence import apply_temperature, rank, unknown
 from lpr.labels import LABELS
 from lpr.model import ModelMetadata
-from lpr.repository import DEFAULT_MODEL, locate
+from lpr.repository import DEFAULT_MODEL, SERVED_MODEL, locate
 from service.config import Settings
+from training.common.records import load_record
 from training.evaluation.calibration import OOD_SEED, choose_threshold, fit_temperature, nll
 from training.synthesis.ood import FONT_PACKAGES, generate, holdout_split, missing_fonts, render
 
@@ -76,7 +77,7 @@ def test_shipped_metadata_records_calibration_fitted_on_validation(name: str) ->
     """Both files of the newest shipped version, each with its own fit."""
     repository = Path(__file__).resolve().parents[1] / "models"
     version = locate(repository, DEFAULT_MODEL).version
-    meta = json.loads(locate(repository, name, version).metadata.read_text())
+    meta = load_record(locate(repository, name, version))
     block = meta["calibration"]
     assert block["fitted_on"] == "validation"
     assert block["validation_size"] == meta["dataset"]["sizes"]["val"]
@@ -121,7 +122,7 @@ def test_in_class_test_crops_are_rarely_flagged(client: TestClient, settings: Se
     results = _batch(client, [p.read_bytes() for p in paths])
     flagged = np.mean([r["unknown"] for r in results])
     assert flagged < 0.01
-    recorded = json.loads(settings.model_files()[1].read_text())["calibration"]["in_class_test_flagged"]
+    recorded = load_record(locate(ROOT / "models", SERVED_MODEL))["calibration"]["in_class_test_flagged"]
     assert flagged == pytest.approx(recorded, abs=1.5 / len(paths))
     assert all(isinstance(r["unknown"], bool) for r in results)
 
@@ -172,20 +173,24 @@ def test_unknown_rule_is_strictly_below_threshold() -> None:
     assert unknown(q, 0.65).tolist() == [True, False]
 
 
-def test_calibrate_writes_each_variant_of_the_newest_version_only(
+def test_calibrate_writes_the_run_and_its_int8_copy_never_the_repository(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``lpr-train calibrate`` finds its models in the repository: the newest ``lpr-default`` and the
-    int8 variant of that same version, never an older int8 (the fit itself is stubbed out here)."""
+    """``lpr-train calibrate --run`` fits the run's model and the int8 copy ``quantize`` put beside it,
+    each on its own, before shipping: a shipped version is never rewritten (the fit is stubbed out)."""
     import shutil
 
     from training.evaluation import calibration
 
-    source = Path(__file__).resolve().parents[1] / "models"
-    version = locate(source, DEFAULT_MODEL).version
-    for name in (DEFAULT_MODEL, f"{DEFAULT_MODEL}-int8"):
-        shutil.copytree(source / name / version, tmp_path / name / version)
-    shutil.copytree(source / f"{DEFAULT_MODEL}-int8" / version, tmp_path / f"{DEFAULT_MODEL}-int8" / "0.9.0")
+    repository = ROOT / "models"
+    version = locate(repository, DEFAULT_MODEL).version
+    run = tmp_path / "run"
+    for name, folder in ((DEFAULT_MODEL, run), (f"{DEFAULT_MODEL}-int8", run / "int8")):
+        files = locate(repository, name, version)
+        folder.mkdir(parents=True)
+        shutil.copyfile(files.onnx, folder / "model.onnx")
+        (folder / "model.json").write_text(json.dumps(load_record(files)))
+    before = {p: p.read_bytes() for p in repository.rglob("*") if p.is_file()}
     seen: list[Path] = []
     monkeypatch.setattr(calibration.EvaluationInputs, "build", classmethod(lambda cls, *a, **k: None))
 
@@ -195,25 +200,21 @@ def test_calibrate_writes_each_variant_of_the_newest_version_only(
 
     monkeypatch.setattr(calibration, "calibrate_model", fake_fit)
     monkeypatch.setattr(calibration, "fit_plate_threshold", lambda *a, **k: {"plate_threshold": 0.9})
-    results = calibration.calibrate_shipped(tmp_path, data=tmp_path / "unused")
+    results = calibration.calibrate_run(run, data=tmp_path / "unused")
     assert sorted(results) == [f"{DEFAULT_MODEL} {version}", f"{DEFAULT_MODEL}-int8 {version}"]
-    assert [p.relative_to(tmp_path).parts[:2] for p in seen] == [
-        (DEFAULT_MODEL, version),
-        (f"{DEFAULT_MODEL}-int8", version),
-    ]
-    for name in (DEFAULT_MODEL, f"{DEFAULT_MODEL}-int8"):
-        meta = json.loads((tmp_path / name / version / "model.json").read_text())
+    assert seen == [run / "model.onnx", run / "int8" / "model.onnx"]
+    for folder in (run, run / "int8"):
+        meta = json.loads((folder / "model.json").read_text())
         assert meta["calibration"]["temperature"] == 0.5 and "root" not in meta["dataset"]
         assert meta["calibration"]["plate_threshold"] == 0.9
-    older = json.loads((tmp_path / f"{DEFAULT_MODEL}-int8" / "0.9.0" / "model.json").read_text())
-    assert older["calibration"]["temperature"] != 0.5
+    assert {p: p.read_bytes() for p in repository.rglob("*") if p.is_file()} == before
 
 
 def test_calibrate_prints_every_source_of_a_multi_source_model() -> None:
     """``lpr-train calibrate`` prints each source's figures, the ones the real-variety issue asks for."""
     from training.evaluation.calibration import summary
 
-    block = json.loads(locate(ROOT / "models", DEFAULT_MODEL).metadata.read_text())["calibration"]
+    block = load_record(locate(ROOT / "models", DEFAULT_MODEL))["calibration"]
     printed = summary(block).splitlines()
     for source, sets in block["sources"].items():
         for split, r in sets.items():

@@ -9,7 +9,6 @@ the image, and the validation photos are ones the detector never saw.
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ from lpr.plate_reader import Box
 from lpr.rectify import straighten
 from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.plate_schemas import PlateReading
+from training.common.records import load_record
 from training.data.photos import open_photos, plate_groups, split_photos
 from training.evaluation.photo_eval import expected_labels, upright_box
 from training.synthesis.plates import generate_plates
@@ -38,7 +38,7 @@ def photos():
 
 @pytest.fixture(scope="module")
 def detector_meta() -> dict:
-    return json.loads(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL).metadata.read_text())
+    return load_record(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL))
 
 
 @pytest.fixture(scope="module")

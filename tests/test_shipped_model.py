@@ -20,6 +20,7 @@ from lpr.labels import DEVANAGARI, LABELS
 from lpr.model import Model
 from lpr.preprocessing import BORDER_BAND, INK_TRIM, WORKING_SIDE, preprocess_bytes
 from lpr.repository import DEFAULT_MODEL, MODEL_FILE, REFERENCE_MODEL, SERVED_MODEL, ModelFiles, locate
+from training.common.records import load_record
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -35,7 +36,8 @@ def shipped() -> ModelFiles:
 
 @pytest.fixture(scope="module")
 def metadata(shipped: ModelFiles) -> dict:
-    return json.loads(shipped.metadata.read_text())
+    """The shipped version's full record (reports/records/), of which model.json is the served part."""
+    return load_record(shipped)
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +117,10 @@ def _strings(value: object) -> list[str]:
 
 
 def test_no_shipped_metadata_holds_an_absolute_path() -> None:
-    """Metadata travels with the model (image, other checkouts): no path of the machine that made it."""
-    found = sorted(MODELS.glob("*/*/model.json"))
-    assert len(found) >= 3
+    """Metadata and records travel with the model (image, other checkouts): no path of the machine that
+    made it."""
+    found = sorted(MODELS.glob("*/*/model.json")) + sorted((ROOT / "reports" / "records").glob("*/*.json"))
+    assert len(found) >= 6
     checkout = str(ROOT.resolve())
     for path in found:
         meta = json.loads(path.read_text())
@@ -176,7 +179,7 @@ def test_metadata_describes_labels_input_and_training(metadata: dict) -> None:
 
 
 def test_shipped_model_needs_a_tenth_of_the_reference_flops(metadata: dict) -> None:
-    reference = json.loads(locate(MODELS, REFERENCE_MODEL).metadata.read_text())
+    reference = load_record(locate(MODELS, REFERENCE_MODEL))
     assert reference["architecture"] == "reference"
     assert metadata["flops"] * 10 <= reference["flops"]
 

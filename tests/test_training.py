@@ -200,33 +200,50 @@ def test_exported_metadata_names_its_dataset_and_no_path_of_this_machine(smoke_r
     assert meta["onnx"]["file"] == "model.onnx"
 
 
-def test_ship_writes_a_new_version_folder_and_never_overwrites_one(smoke_run: Path, tmp_path: Path) -> None:
+def test_ship_writes_new_versions_once_with_their_records(smoke_run: Path, tmp_path: Path) -> None:
+    """A run and its int8 copy ship as two new versions holding what serving reads; the full records go
+    to reports/records; an uncalibrated run is refused unless asked; a shipped version is never replaced."""
+    import shutil
+
     from lpr.hashing import sha256_file
     from lpr.model import Model
     from lpr.repository import locate
-    from training.release.ship import VersionExistsError, ship
+    from training.common.records import load_record
+    from training.release.ship import NotCalibratedError, VersionExistsError, ship
 
-    repository, reports = tmp_path / "models", tmp_path / "reports"
-    written = ship(smoke_run, repository, name="lpr-smoke", reports=reports)
-    version = json.loads((smoke_run / "model.json").read_text())["version"]
-    files = locate(repository, "lpr-smoke")
-    assert files.version == version and files.folder == repository / "lpr-smoke" / version
-    meta = json.loads(files.metadata.read_text())
-    assert meta["name"] == "lpr-smoke" and meta["onnx"]["file"] == "model.onnx"
-    assert meta["onnx"]["sha256"] == sha256_file(files.onnx)
-    assert "root" not in meta["dataset"] and meta["dataset"]["name"] == "lpr"
-    assert Model(files.onnx, files.metadata).metadata.model_version == f"lpr-smoke {version}"
+    run, repository, reports = tmp_path / "run", tmp_path / "models", tmp_path / "reports"
+    shutil.copytree(smoke_run, run)
+    record = json.loads((run / "model.json").read_text())
+    (run / "int8").mkdir()  # stands in for quantize's copy: same graph, its own record
+    shutil.copyfile(run / "model.onnx", run / "int8" / "model.onnx")
+    (run / "int8" / "model.json").write_text(json.dumps({**record, "name": "lpr-default-int8"}))
+    with pytest.raises(NotCalibratedError, match="lpr-train calibrate --run"):
+        ship(run, repository, name="lpr-smoke", reports=reports)
+    assert not repository.exists() and not reports.exists(), "nothing is written unless all of it may be"
+
+    written = ship(run, repository, name="lpr-smoke", uncalibrated=True, reports=reports)
+    version = record["version"]
+    for name in ("lpr-smoke", "lpr-smoke-int8"):
+        files = locate(repository, name)
+        assert files.version == version and files.folder == repository / name / version
+        meta = json.loads(files.metadata.read_text())
+        assert meta["name"] == name and meta["onnx"]["file"] == "model.onnx"
+        assert meta["onnx"]["sha256"] == sha256_file(files.onnx)
+        assert "root" not in meta["dataset"] and meta["dataset"]["name"] == "lpr"
+        assert "training" not in meta and "parity" not in meta, "records stay out of the served folder"
+        assert Model(files.onnx, files.metadata).metadata.model_version == f"{name} {version}"
+        full = load_record(files, reports)
+        assert full["training"] == record["training"] and full["parity"] == record["parity"]
+        assert full["name"] == name and "root" not in full["dataset"]
     # Figures are reports, not model files: reports/<name>/figures for a name other than the two shipped.
     assert reports / "lpr-smoke" / "figures" / "test_errors.png" in written
     assert not list(repository.rglob("*.png"))
 
-    before = files.onnx.read_bytes()
+    files = locate(repository, "lpr-smoke")
     files.onnx.write_bytes(b"edited")
-    with pytest.raises(VersionExistsError, match="--force"):
-        ship(smoke_run, repository, name="lpr-smoke", reports=reports)
+    with pytest.raises(VersionExistsError, match="never changes"):
+        ship(run, repository, name="lpr-smoke", uncalibrated=True, reports=reports)
     assert files.onnx.read_bytes() == b"edited"
-    ship(smoke_run, repository, name="lpr-smoke", reports=reports, force=True)
-    assert files.onnx.read_bytes() == before
 
 
 def test_figures_of_the_shipped_names_keep_their_places(tmp_path: Path) -> None:

@@ -148,16 +148,18 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _ship_arguments(add: Adder) -> None:
     ship = add(
         "ship",
-        help="copy a run's ONNX model and metadata into <models>/<name>/<version>/ and its figures "
-        "into reports/",
+        help="write a calibrated run (and its int8 copy) as new versions <models>/<name>[-int8]/<version>/, "
+        "its record and figures into reports/; a shipped version is never replaced",
     )
     ship.add_argument("--run", required=True)
     _models(ship)
     _reports(ship)
     ship.add_argument("--name", default=DEFAULT_MODEL)
-    ship.add_argument("--keras", action="store_true", help="also copy the Keras checkpoint")
+    ship.add_argument("--keras", action="store_true", help="also keep the Keras checkpoint in the record")
     ship.add_argument(
-        "--force", action="store_true", help="replace the files of a version already in the repository"
+        "--uncalibrated",
+        action="store_true",
+        help="ship a run that lpr-train calibrate has not seen (the published reference)",
     )
 
 
@@ -165,7 +167,12 @@ def _ship(args: argparse.Namespace) -> None:
     from training.release.ship import ship
 
     written = ship(
-        args.run, args.models, args.name, include_keras=args.keras, force=args.force, reports=args.reports
+        args.run,
+        args.models,
+        args.name,
+        include_keras=args.keras,
+        uncalibrated=args.uncalibrated,
+        reports=args.reports,
     )
     for path in written:
         print(f"wrote {path}")
@@ -190,36 +197,37 @@ def _card(args: argparse.Namespace) -> None:
 def _quantize_arguments(add: Adder) -> None:
     quant = add(
         "quantize",
-        help="build a static int8 variant of the newest lpr-default (lpr-default-int8, same version) and "
-        "serve it if it earns it",
+        help="build a static int8 copy of a run's model (<run>/int8, shipped as <name>-int8 of the same "
+        "version) and decide whether it earns being served by default",
     )
-    _models(quant)
+    quant.add_argument("--run", required=True, help="run folder (before lpr-train ship)")
     quant.add_argument("--data", help=DATA_HELP)
 
 
 def _quantize(args: argparse.Namespace) -> None:
-    from training.release.quantize import quantize_shipped, summary
+    from training.release.quantize import quantize_run, summary
 
-    print(summary(quantize_shipped(args.models, data=args.data)))
+    print(summary(quantize_run(args.run, data=args.data)))
 
 
 def _calibrate_arguments(add: Adder) -> None:
     calib = add(
-        "calibrate", help="fit temperature and 'unknown' threshold on validation; measure on test and OOD"
+        "calibrate",
+        help="fit a run's temperature, 'unknown' threshold and plate bars on validation (its int8 copy's "
+        "too); measure on test and OOD",
     )
-    _models(calib)
+    calib.add_argument("--run", required=True, help="run folder (after quantize, before lpr-train ship)")
     calib.add_argument("--data", help=DATA_HELP)
     calib.add_argument("--figure", action="store_true", help="also draw reports/figures/ood_examples.png")
     _reports(calib)
 
 
 def _calibrate(args: argparse.Namespace) -> None:
-    from training.evaluation.calibration import calibrate_shipped, summary
+    from training.evaluation.calibration import calibrate_run, summary
 
-    calibrated = calibrate_shipped(args.models, args.data, figure=args.figure, reports=args.reports)
+    calibrated = calibrate_run(args.run, args.data, figure=args.figure, reports=args.reports)
     for name, block in calibrated.items():
         print(f"{name}: {summary(block)}")
-    _refresh_card(args.models, args.reports)
 
 
 # --- plates --------------------------------------------------------------------------------------
@@ -283,9 +291,9 @@ def _detector_arguments(add: Adder) -> None:
     detector.add_argument("--seed", type=int, default=1234)
     detector.add_argument("--scenes", type=int, help="training scenes drawn from the fitted photos")
     detector.add_argument("--epochs", type=int)
-    detector.add_argument("--ship", action="store_true", help="then copy it into the model repository")
-    detector.add_argument("--force", action="store_true", help="replace a shipped version of the same number")
+    detector.add_argument("--ship", action="store_true", help="then ship it as a new version")
     _models(detector)
+    _reports(detector)
 
 
 def _detector(args: argparse.Namespace) -> None:
@@ -300,7 +308,7 @@ def _detector(args: argparse.Namespace) -> None:
     meta = json.loads((run / "model.json").read_text())
     print(f"run folder: {run}; validation photos: {meta['validation']}")
     if args.ship:
-        for path in ship_detector(run, args.models, force=args.force):
+        for path in ship_detector(run, args.models, args.reports):
             print(f"wrote {path}")
 
 

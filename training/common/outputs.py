@@ -52,3 +52,8 @@ def write_json(path: str | Path, data: Any) -> Path:
     path = Path(path)
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file the toolkit wrote (UTF-8: Devanagari is kept as itself)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -17,7 +17,6 @@ into the model's metadata, where the service reads it.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -33,14 +32,20 @@ from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
 from lpr.plate_reader import read_plate
 from lpr.preprocessing import InputSpec
-from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate, versions
+from lpr.repository import METADATA_FILE, MODEL_FILE
 from training.common.metrics import expected_calibration_error
-from training.common.outputs import OOD_FIGURE, RELIABILITY_FIGURE, REPORTS, figures_dir, write_json
-from training.data.dataset import dataset_record
+from training.common.outputs import (
+    OOD_FIGURE,
+    RELIABILITY_FIGURE,
+    REPORTS,
+    figures_dir,
+    read_json,
+    write_json,
+)
 from training.data.sources import model_splits
 from training.evaluation.calibration_figures import ood_figure, reliability_figure
 from training.evaluation.source_eval import EvaluatedSet, evaluated_sets, source_reports
-from training.release.quantize import INT8_MODEL
+from training.release.quantize import int8_folder
 from training.synthesis.ood import FULL, KINDS, OODCrop, Vocabulary, generate, holdout_split, render
 from training.synthesis.ood import load as load_ood
 from training.synthesis.plates import Plate, generate_plates
@@ -137,9 +142,9 @@ def fit_plate_threshold(onnx_path: Path, meta: dict, inputs: EvaluationInputs) -
     confident, worst, right = [], [], []
     for plate in inputs.plates:
         reading = read_plate(plate.image, classify, reader_meta)
-        characters = [c for row in reading.rows for c in row]
+        characters = reading.characters
         confident.append(reading.all_known)  # confident but for the bar being fitted
-        worst.append(min((c["confidence"] for c in characters), default=0.0))
+        worst.append(min((c.confidence for c in characters), default=0.0))
         right.append(reading.labels == plate.rows)
     confident_, worst_, right_ = np.array(confident), np.array(worst), np.array(right)
     bar = choose_plate_threshold(confident_, worst_, right_)
@@ -331,45 +336,44 @@ def summary(block: dict) -> str:
     ) + per_source
 
 
-def calibrate_shipped(
-    repository: str | Path = DEFAULT_REPOSITORY,
+def calibrate_run(
+    run: str | Path,
     data: str | Path | None = None,
     figure: bool = False,
     reports: str | Path = REPORTS,
 ) -> dict[str, dict]:
-    """Calibrate the newest ``lpr-default`` and its int8 variant; add a ``calibration`` block to each
-    ``model.json``. Keyed by ``"<name> <version>"``.
+    """Calibrate a run's model and its int8 copy; add a ``calibration`` block to each ``model.json``.
 
-    The int8 variant is the one of the same version (``lpr-train quantize`` writes
-    it there); an older int8 version is not calibrated against a newer model's
-    validation split. Each variant gets its own fit (its probabilities differ
-    slightly). Only the ``calibration`` key is written (and the dataset recorded
-    by name); everything else in the metadata is kept.
+    Runs before ``lpr-train ship`` (and after ``quantize``, so the int8 copy is
+    calibrated too): a shipped version never changes, so its bars are fitted on
+    the run. Each copy gets its own fit (its probabilities differ slightly).
+    Only the ``calibration`` key is written; everything else in the record is
+    kept. Keyed by ``"<name> <version>"``.
     """
-    repository = Path(repository)
-    shipped_files = locate(repository, DEFAULT_MODEL)
-    shipped = json.loads(shipped_files.metadata.read_text())
+    run = Path(run)
+    record = read_json(run / METADATA_FILE)
     # A model trained on out-of-class crops (outlier exposure) is measured on the symbols
     # it never saw, or the flagged share would measure memorisation.
-    exposed = bool(shipped["training"]["recipe"].get("outlier_exposure"))
-    inputs = EvaluationInputs.build(shipped, data, vocabulary=holdout_split()[1] if exposed else FULL)
-    models = [shipped_files]
-    if shipped_files.version in versions(repository, INT8_MODEL):
-        models.append(locate(repository, INT8_MODEL, shipped_files.version))
+    exposed = bool(record["training"]["recipe"].get("outlier_exposure"))
+    inputs = EvaluationInputs.build(record, data, vocabulary=holdout_split()[1] if exposed else FULL)
+    folders = [run] + [f for f in (int8_folder(run),) if (f / METADATA_FILE).is_file()]
     results: dict[str, dict] = {}
-    for files in models:
-        meta = json.loads(files.metadata.read_text())
-        block = calibrate_model(files.onnx, inputs)
+    for folder in folders:
+        meta = read_json(folder / METADATA_FILE)
+        block = calibrate_model(folder / MODEL_FILE, inputs)
         block["ood"]["symbols"] = "held-out half (training.ood.holdout_split)" if exposed else "all"
-        block.update(fit_plate_threshold(files.onnx, {**meta, "calibration": block}, inputs))
+        block.update(fit_plate_threshold(folder / MODEL_FILE, {**meta, "calibration": block}, inputs))
         meta["calibration"] = block
-        meta["dataset"] = dataset_record(meta["dataset"])
-        write_json(files.metadata, meta)
-        results[f"{files.name} {files.version}"] = block
-        if figure and files.name == DEFAULT_MODEL:
-            out = figures_dir(reports) / OOD_FIGURE
-            out.parent.mkdir(parents=True, exist_ok=True)
-            ood_figure(files.onnx, block, inputs.x_ood, inputs.ood, out)
-            if inputs.sources:
-                reliability_figure(files.onnx, block, inputs.sources, out.parent / RELIABILITY_FIGURE)
+        write_json(folder / METADATA_FILE, meta)
+        results[f"{meta['name']} {meta['version']}"] = block
+        if figure and folder == run:
+            _figures(folder / MODEL_FILE, block, inputs, figures_dir(reports))
     return results
+
+
+def _figures(onnx: Path, block: dict, inputs: EvaluationInputs, figures: Path) -> None:
+    """The out-of-class examples and, for a multi-source model, every source's reliability diagram."""
+    figures.mkdir(parents=True, exist_ok=True)
+    ood_figure(onnx, block, inputs.x_ood, inputs.ood, figures / OOD_FIGURE)
+    if inputs.sources:
+        reliability_figure(onnx, block, inputs.sources, figures / RELIABILITY_FIGURE)

@@ -34,6 +34,7 @@ from lpr.photo_reader import PhotoReading, read_photo
 from lpr.plate_reader import UNREADABLE, read_plate
 from lpr.repository import locate
 from training.common.outputs import REPORTS, figures_dir, write_json
+from training.common.records import load_record
 from training.data.photos import Photo, open_photos
 from training.evaluation.detection import match
 
@@ -86,7 +87,7 @@ def upright_box(photo: Photo) -> Detection:
 
 def _reader(detector: Detector, model: Model) -> Callable[[bytes], PhotoReading]:
     def read(data: bytes) -> PhotoReading:
-        return read_photo(lambda: Image.open(io.BytesIO(data)), detector, model.run, model.metadata)
+        return read_photo(data, detector, model.run, model.metadata)
 
     return read
 
@@ -256,13 +257,13 @@ def run_photo_eval(
     from training.evaluation.plates import served_files
 
     data_home, reports = Path(data_home), Path(reports)
-    files = served_files(repository)
+    files = served_files(repository, reports)
     model = Model(files.onnx, files.metadata)
     detector_files = locate(Path(repository), DETECTOR_MODEL)
     detector = Detector(detector_files.onnx, detector_files.metadata)
     read = _reader(detector, model)
     photos = open_photos(data_home / "plate-photos")
-    split = detector.metadata.raw["dataset"]
+    split = load_record(detector_files, reports)["dataset"]
     fitted = set(split["fit"])
     val = [p for p in photos if p.path.name in set(split["validation"])]
     fit = [p for p in photos if p.path.name in fitted]

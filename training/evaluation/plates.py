@@ -12,7 +12,6 @@ NumPy, Pillow, SciPy and ONNX Runtime only (the figure needs matplotlib, importe
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from training.common.outputs import (
     figures_dir,
     write_json,
 )
+from training.common.records import load_record
 from training.release.quantize import INT8_MODEL
 from training.synthesis.plates import (
     DEFAULT_COUNT,
@@ -78,10 +78,6 @@ def _score(plates: Sequence[Plate], readings: Sequence[list[list[str]]]) -> dict
     }
 
 
-def _labels(rows: Sequence[Sequence[dict[str, Any]]]) -> list[list[str]]:
-    return [[c["label"] for c in row] for row in rows]
-
-
 def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read every plate with the service's plate reader (:func:`lpr.plate_reader.read_plate`).
 
@@ -97,8 +93,8 @@ def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, An
         reading = read_plate(plate.image, model.run, model.metadata)
         read = reading.labels
         seconds.append(time.perf_counter() - started)
-        raw, _, _ = decode(reading.segmentation, reading.probabilities, model.metadata, use_grammar=False)
-        raw_readings.append(_labels(raw))
+        raw = decode(reading.segmentation, reading.probabilities, model.metadata, use_grammar=False)
+        raw_readings.append(raw.labels)
         per_plate.append(
             {
                 "index": index,
@@ -108,7 +104,7 @@ def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, An
                 "confident": reading.confident,
                 # The reader's best guess, "?" only where it holds a letter the model cannot read.
                 "best_reading_right": bool(reading.readings)
-                and reading.readings[0]["labels"] == [label for row in plate.rows for label in row],
+                and list(reading.readings[0].labels) == [label for row in plate.rows for label in row],
                 "foreign": [
                     {**letter, "flagged": read_char == UNREADABLE}
                     for letter, read_char in _foreign_reads(plate, reading)
@@ -246,11 +242,11 @@ def crop_by_crop(
     }
 
 
-def served_files(repository: str | Path) -> ModelFiles:
+def served_files(repository: str | Path, reports: str | Path = REPORTS) -> ModelFiles:
     """The shipped model's served file: the newest ``lpr-default``, or its int8 variant of the same
     version once ``lpr-train quantize`` found that it earned it (``quantization.served_by_default``)."""
     shipped = locate(repository, DEFAULT_MODEL)
-    meta = json.loads(shipped.metadata.read_text())
+    meta = load_record(shipped, reports)
     if (meta.get("quantization") or {}).get("served_by_default") == "int8":
         return locate(repository, INT8_MODEL, shipped.version)
     return shipped
@@ -282,8 +278,8 @@ def run_plate_eval(
         model_file = (Path(run) / MODEL_FILE).as_posix()
     else:
         # The recipe's validation split is the float model's (the int8 file shares its metadata).
-        meta = json.loads(locate(repository, DEFAULT_MODEL).metadata.read_text())
-        served = served_files(repository)
+        meta = load_record(locate(repository, DEFAULT_MODEL), reports)
+        served = served_files(repository, reports)
         model = Model(served.onnx, served.metadata)
         model_file = served.relative
     crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +10,10 @@ import numpy as np
 
 from lpr.detection import DETECTOR_MODEL, HEAD, MIN_SCORE, Detector
 from lpr.hashing import sha256_file
-from lpr.repository import place
-from training.common.outputs import write_json
+from lpr.metadata import ServedMetadata, write_version
+from lpr.repository import METADATA_FILE, MODEL_FILE
+from training.common.outputs import REPORTS, read_json, write_json
+from training.common.records import write_record
 from training.data.photos import Photo
 from training.fitting.detector import VERSION, FittedDetector
 from training.release.export import OPSET
@@ -86,14 +86,13 @@ def _photos_hash(photos: list[Photo]) -> str:
     return digest.hexdigest()
 
 
-def ship_detector(run: str | Path, repository: str | Path, force: bool = False) -> list[Path]:
-    """Copy a detector run into ``<repository>/plate-detector/<version>/``."""
+def ship_detector(run: str | Path, repository: str | Path, reports: str | Path = REPORTS) -> list[Path]:
+    """Write ``<repository>/plate-detector/<version>/`` once, and the run's record beside the card.
+
+    The score floor (:func:`training.evaluation.detection.settle`) is chosen on
+    the run before it ships, so the shipped folder is final when written.
+    """
     run = Path(run)
-    meta = json.loads((run / "model.json").read_text())
-    target = Path(repository) / DETECTOR_MODEL / meta["version"]
-    if target.exists() and not force:
-        raise FileExistsError(f"{target} exists; give the detector a new version or pass --force")
-    files = place(Path(repository), DETECTOR_MODEL, meta["version"])
-    shutil.copyfile(run / "model.onnx", files.onnx)
-    shutil.copyfile(run / "model.json", files.metadata)
-    return [files.onnx, files.metadata]
+    record = read_json(run / METADATA_FILE)
+    files = write_version(repository, ServedMetadata.from_record(record), run / MODEL_FILE)
+    return [files.onnx, files.metadata, *write_record(files.name, files.version, record, reports)]

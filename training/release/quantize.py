@@ -6,7 +6,6 @@ accurate, so this module measures both on the spot and says which won.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,10 @@ from lpr.hashing import sha256_file
 from lpr.onnx import onnx_predict
 from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
-from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, MODEL_FILE, locate, place
+from lpr.repository import DEFAULT_MODEL, METADATA_FILE, MODEL_FILE
 from training.common.metrics import score
-from training.common.outputs import write_json
+from training.common.outputs import read_json, write_json
 from training.common.timing import ms_per_image
-from training.data.dataset import dataset_record
 from training.data.sources import model_splits
 
 #: The int8 variant of the shipped model, shipped under the same version.
@@ -72,65 +70,77 @@ def quantize(float_model: str | Path, out: str | Path, calibration: np.ndarray) 
     return out
 
 
-def quantize_shipped(
-    repository: str | Path = DEFAULT_REPOSITORY, calibration_crops: int = 600, data: str | Path | None = None
-) -> dict:
-    """Quantise the newest ``lpr-default`` into ``lpr-default-int8`` of the same version; compare both.
+def quantize_run(run: str | Path, calibration_crops: int = 600, data: str | Path | None = None) -> dict:
+    """Quantise a run's model into ``<run>/int8/`` and compare both; the verdict goes into both records.
 
+    Runs before ``lpr-train ship``, which ships the int8 copy as ``<name>-int8``
+    of the same version: a shipped version is never rewritten, so the int8 file,
+    its figures and the gate's verdict must exist before it is shipped.
     Calibration uses crops from the training part of ``train/`` (never the
     validation or test crops); the comparison is on the test split. ``data``:
     the dataset root, by default ``../shared/data/<the name the metadata records>``.
-    The float model's metadata gets the comparison (``quantization``); the int8
-    file ships with metadata of its own, so it can be served by name.
     """
-    repository = Path(repository)
-    shipped = locate(repository, DEFAULT_MODEL)
-    meta = json.loads(shipped.metadata.read_text())
-    meta["dataset"] = dataset_record(meta["dataset"])
+    run = Path(run)
+    meta = read_json(run / METADATA_FILE)
     spec = InputSpec.from_dict(meta["preprocessing"])
     splits = model_splits(meta, data)
     fit = splits.fit
     rng = np.random.default_rng(meta["seed"])
     pick = np.sort(rng.choice(len(fit), size=min(calibration_crops, len(fit)), replace=False))
-    variant = place(repository, INT8_MODEL, shipped.version)
-    quantize(shipped.onnx, variant.onnx, fit.subset(pick).load(spec))
+    variant = int8_folder(run)
+    variant.mkdir(exist_ok=True)
+    quantize(run / MODEL_FILE, variant / MODEL_FILE, fit.subset(pick).load(spec))
 
     x_test = splits.test.load(spec)
-    result = {}
+    result: dict = {}
     test_metrics = {}
-    for kind, files in (("float32", shipped), ("int8", variant)):
-        metrics = score(onnx_predict(onnx_session(files.onnx), x_test), splits.test.labels)
+    for kind, name, folder in (("float32", DEFAULT_MODEL, run), ("int8", INT8_MODEL, variant)):
+        metrics = score(onnx_predict(onnx_session(folder / MODEL_FILE), x_test), splits.test.labels)
         test_metrics[kind] = {k: metrics[k] for k in ("n", "accuracy", "macro_f1", "ece", "errors")}
         result[kind] = {
-            "file": files.relative,  # relative to the repository, never this machine's path
-            "sha256": sha256_file(files.onnx),
+            # where it ships, relative to the repository, never this machine's path
+            "file": f"{name}/{meta['version']}/{MODEL_FILE}",
+            "sha256": sha256_file(folder / MODEL_FILE),
             "accuracy": metrics["accuracy"],
             "macro_f1": metrics["macro_f1"],
-            "ms_per_image_batch1": ms_per_image(files.onnx, 1),
-            "ms_per_image_batch64": ms_per_image(files.onnx, 64),
+            "ms_per_image_batch1": ms_per_image(folder / MODEL_FILE, 1),
+            "ms_per_image_batch64": ms_per_image(folder / MODEL_FILE, 64),
         }
+    result.update(_verdict(result, len(pick)))
+    meta["quantization"] = result
+    write_json(run / METADATA_FILE, meta)
+    int8_meta = {
+        **meta,
+        "name": INT8_MODEL,
+        "onnx": {**meta["onnx"], "sha256": result["int8"]["sha256"]},
+        # The int8 file's own test figures, not the float file's.
+        "test_metrics": {**meta["test_metrics"], **test_metrics["int8"]},
+    }
+    write_json(variant / METADATA_FILE, int8_meta)
+    return result
+
+
+def int8_folder(run: Path) -> Path:
+    """Where ``quantize_run`` puts a run's int8 copy, and ``ship`` finds it."""
+    return Path(run) / "int8"
+
+
+def _verdict(result: dict, crops: int) -> dict:
+    """Whether int8 may be served by default: it reads as well and is faster at both batch ends."""
     drop = (result["float32"]["accuracy"] - result["int8"]["accuracy"]) * 100
     # Faster at both ends of the service's batch sizes: a lone /predict and a full batch.
     faster = all(
         result["int8"][key] < (1 - MIN_SPEEDUP) * result["float32"][key]
         for key in ("ms_per_image_batch1", "ms_per_image_batch64")
     )
-    result["accuracy_drop_points"] = round(drop, 3)
-    result["int8_qualifies"] = bool(drop <= MAX_ACCURACY_DROP and faster)
-    result["calibration_crops"] = len(pick)
-    result["timed_with"] = "the service's session settings (1 intra-op thread, no spinning)"
-    result["served_by_default"] = "int8" if result["int8_qualifies"] else "float32"
-    meta["quantization"] = result
-    write_json(shipped.metadata, meta)
-    int8_meta = {
-        **meta,
-        "name": INT8_MODEL,
-        "onnx": {**meta["onnx"], "file": MODEL_FILE, "sha256": result["int8"]["sha256"]},
-        # The int8 file's own test figures, not the float file's.
-        "test_metrics": {**meta["test_metrics"], **test_metrics["int8"]},
+    qualifies = bool(drop <= MAX_ACCURACY_DROP and faster)
+    return {
+        "accuracy_drop_points": round(drop, 3),
+        "int8_qualifies": qualifies,
+        "calibration_crops": crops,
+        "timed_with": "the service's session settings (1 intra-op thread, no spinning)",
+        "served_by_default": "int8" if qualifies else "float32",
     }
-    write_json(variant.metadata, int8_meta)
-    return result
 
 
 def summary(result: dict) -> str:

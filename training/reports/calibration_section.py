@@ -4,11 +4,9 @@ change (:func:`training.reports.model_card.refresh_card`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lpr.labels import DEVANAGARI
-from lpr.repository import ModelFiles
 from training.common.outputs import LOSO_REPORT, RELIABILITY_FIGURE
 from training.reports.template import fill, read_report, shown
 
@@ -53,12 +51,12 @@ def _ood_rows(c: dict) -> str:
     return "\n".join(rows)
 
 
-def _int8_line(int8: ModelFiles | None) -> str:
-    c8 = json.loads(int8.metadata.read_text()).get("calibration") if int8 is not None else None
+def _int8_line(int8: tuple[Path, dict] | None) -> str:
+    c8 = int8[1].get("calibration") if int8 is not None else None
     if not c8:
         return ""
     return (
-        f"The int8 variant has its own fit in `{shown(int8.metadata)}`: T = {c8['temperature']:.3f}, "
+        f"The int8 variant has its own fit in `{shown(int8[0])}`: T = {c8['temperature']:.3f}, "
         f"threshold {c8['threshold']:.4f}, test ECE {c8['ece_test_before']:.4f} -> "
         f"{c8['ece_test_after']:.4f}, "
         f"{c8['in_class_test_flagged']:.2%} of test crops and {c8['ood']['flagged']:.1%} of out-of-class "
@@ -101,8 +99,11 @@ def _plate_line(c: dict) -> str:
     )
 
 
-def calibration_section(shipped: dict, int8: ModelFiles | None) -> str:
-    """The card's account of ``"unknown"`` answers, from the blocks ``lpr-train calibrate`` wrote."""
+def calibration_section(shipped: dict, int8: tuple[Path, dict] | None) -> str:
+    """The card's account of ``"unknown"`` answers, from the blocks ``lpr-train calibrate`` wrote.
+
+    ``int8``: where the int8 copy's record is kept, and the record, if one was shipped.
+    """
     c = shipped.get("calibration")
     if not c:
         return f"{CALIBRATION_TITLE}\n\nNot calibrated yet: run `lpr-train calibrate`."

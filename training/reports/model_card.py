@@ -21,6 +21,7 @@ from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec, load_file
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, REFERENCE_MODEL, ModelFiles, locate, versions
 from training.common.outputs import MODEL_CARD, REPORTS, SAMPLES
+from training.common.records import load_record, record_path
 from training.common.timing import ms_per_image
 from training.fitting.recipes import RECIPES
 from training.release.quantize import INT8_MODEL
@@ -61,11 +62,10 @@ def _row(meta: dict, timing: tuple[float, float]) -> list[str]:
     ]
 
 
-def _headline_table(reference: ModelFiles, shipped: ModelFiles) -> str:
-    """Reference and shipped side by side, both timed here as the service runs them."""
+def _headline_table(models: list[tuple[ModelFiles, dict]]) -> str:
+    """Reference and shipped side by side (files and records), both timed here as the service runs them."""
     table = ["| " + " | ".join(HEADLINE_COLUMNS) + " |", "|" + "---|" * len(HEADLINE_COLUMNS)]
-    for files in (reference, shipped):
-        meta = json.loads(files.metadata.read_text())
+    for files, meta in models:
         timing = (ms_per_image(files.onnx, 1), ms_per_image(files.onnx, 64))
         table.append("| " + " | ".join(_row(meta, timing)) + " |")
     return "\n".join(table)
@@ -181,14 +181,15 @@ def _serving_section(shipped: dict) -> str:
     )
 
 
-def _int8_files(repository: Path, shipped: ModelFiles) -> ModelFiles | None:
-    """The int8 variant of the shipped version, if ``lpr-train quantize`` made one."""
-    if shipped.version in versions(repository, INT8_MODEL):
-        return locate(repository, INT8_MODEL, shipped.version)
-    return None
+def _int8_record(repository: Path, shipped: ModelFiles, reports: Path) -> tuple[Path, dict] | None:
+    """Where the int8 copy of the shipped version keeps its record, and the record, if one shipped."""
+    if shipped.version not in versions(repository, INT8_MODEL):
+        return None
+    files = locate(repository, INT8_MODEL, shipped.version)
+    return record_path(files.name, files.version, reports), load_record(files, reports)
 
 
-def _model_facts(files: ModelFiles, shipped: dict, reference: dict) -> dict[str, object]:
+def _model_facts(files: ModelFiles, shipped: dict, reference: dict, reports: Path) -> dict[str, object]:
     """The card's header: the shipped file, its input and its cost against the reference."""
     spec = InputSpec.from_dict(shipped["preprocessing"])
     return {
@@ -199,6 +200,7 @@ def _model_facts(files: ModelFiles, shipped: dict, reference: dict) -> dict[str,
         "input_shape": shipped["input"]["shape"],
         "onnx_sha256": shipped["onnx"]["sha256"],
         "metadata_file": shown(files.metadata),
+        "record_file": shown(record_path(files.name, files.version, reports)),
         "size": spec.size,
         "margin": spec.margin,
         "test_n": shipped["test_metrics"]["n"],
@@ -249,19 +251,21 @@ def write_card(
     repository, reports, default_run = Path(repository), Path(reports), Path(default_run)
     shipped_files = locate(repository, DEFAULT_MODEL)
     reference_files = locate(repository, REFERENCE_MODEL)
-    shipped = json.loads(shipped_files.metadata.read_text())
-    reference = json.loads(reference_files.metadata.read_text())
-    table = _headline_table(reference_files, shipped_files)
+    shipped = load_record(shipped_files, reports)
+    reference = load_record(reference_files, reports)
+    table = _headline_table([(reference_files, reference), (shipped_files, shipped)])
     text = fill(
         "card",
         {
-            **_model_facts(shipped_files, shipped, reference),
+            **_model_facts(shipped_files, shipped, reference, reports),
             **_reproduce_facts(shipped, reference, default_run),
             "headline_table": table,
             "recipe_note": _recipe_note(shipped),
             "serving_section": _serving_section(shipped),
             "per_class": _per_class(default_run),
-            "calibration_section": calibration_section(shipped, _int8_files(repository, shipped_files)),
+            "calibration_section": calibration_section(
+                shipped, _int8_record(repository, shipped_files, reports)
+            ),
             "sources_section": sources_section(shipped, reports),
             "plates_section": plates_section(reports),
             "photos_section": photos_section(reports),
@@ -290,9 +294,9 @@ def refresh_card(repository: str | Path = DEFAULT_REPOSITORY, reports: str | Pat
     if not card.is_file():
         return None
     shipped_files = locate(repository, DEFAULT_MODEL)
-    shipped = json.loads(shipped_files.metadata.read_text())
+    shipped = load_record(shipped_files, reports)
     fresh = {
-        REFRESHED[0][0]: calibration_section(shipped, _int8_files(repository, shipped_files)),
+        REFRESHED[0][0]: calibration_section(shipped, _int8_record(repository, shipped_files, reports)),
         REFRESHED[1][0]: sources_section(shipped, reports),
         REFRESHED[2][0]: f"{plates_section(reports)}\n\n{photos_section(reports)}",
     }
