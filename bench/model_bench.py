@@ -16,7 +16,7 @@ execution) are exactly the service's, with the thread counts read from the
 same ``LPR_*`` settings (:class:`service.config.Settings`): the figure is what
 the service gets. TensorFlow keeps its defaults (all cores). Each row is timed at
 batch 1 (cycling through the crops) and batch 64 (the service's largest batch)
-with :func:`training.timing.time_calls`.
+with :func:`training.common.timing.time_calls`.
 
 TensorFlow lives only in the ``train`` extra; without it the Keras rows are
 skipped and said to be. Prints a table and writes ``bench/results/model.json``.

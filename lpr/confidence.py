@@ -8,7 +8,7 @@ again is the same as raising ``p`` to ``1/T`` and renormalising, which is what
 under-confident). The argmax never changes, so accuracy is untouched.
 
 NumPy only: every answer of the service and of the plate reader goes through
-:func:`rank`; fitting ``T`` lives in ``training.calibration``.
+:func:`rank`; fitting ``T`` lives in ``training.evaluation.calibration``.
 """
 
 from __future__ import annotations

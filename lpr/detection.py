@@ -1,6 +1,6 @@
 """Where the plates are in a photo: the detector's one input transform and one decoder.
 
-The detector is a small fully convolutional network (``training/detector.py``)
+The detector is a small fully convolutional network (``training/fitting/detector.py``)
 that sees the photo letterboxed to a square of :attr:`DetectorSpec.side` px
 and answers, on a grid of cells :attr:`DetectorSpec.stride` px wide, a plate
 centre heatmap and each centre's offset and size (CenterNet's head). Training

@@ -9,7 +9,7 @@
 # so a newcomer sees what to install instead of tests that error or skip.
 set -euo pipefail
 
-# Out-of-class glyphs for outlier exposure and calibration (training/ood.py FONTS).
+# Out-of-class glyphs for outlier exposure and calibration (training/synthesis/ood.py FONTS).
 fonts=(
     "fonts-lohit-deva:/usr/share/fonts/truetype/lohit-devanagari/Lohit-Devanagari.ttf"
     "fonts-lohit-deva-nepali:/usr/share/fonts/truetype/lohit-nepali/Lohit-Nepali.ttf"
