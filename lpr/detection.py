@@ -17,7 +17,6 @@ NumPy, Pillow and ONNX Runtime only: the service imports this module.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from lpr.hashing import sha256_file
-from lpr.model import ModelLoadError
+from lpr.model import ModelLoadError, read_metadata
 from lpr.onnx import session
 
 #: The repository name of the plate detector.
@@ -158,11 +157,7 @@ class DetectorMetadata:
 
     @classmethod
     def load(cls, path: Path) -> DetectorMetadata:
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot read detector metadata {path}: {exc}") from exc
-        return cls.from_dict(raw, where=str(path))
+        return cls.from_dict(read_metadata(path), where=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "metadata") -> DetectorMetadata:

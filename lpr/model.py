@@ -31,6 +31,16 @@ class ModelLoadError(RuntimeError):
     """The model or its metadata is missing or inconsistent; nothing may be served from it."""
 
 
+def read_metadata(path: Path) -> dict[str, Any]:
+    """A ``model.json`` as a dict; a missing or unreadable file is a :class:`ModelLoadError` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"model metadata not found at {path}") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"model metadata at {path} is unreadable: {exc}") from exc
+
+
 def _optional_float(block: dict[str, Any], key: str) -> float | None:
     """A calibration value newer models carry and older ones lack (``None``: fall back)."""
     return float(block[key]) if key in block else None
@@ -78,13 +88,7 @@ class ModelMetadata:
 
     @classmethod
     def load(cls, path: Path) -> ModelMetadata:
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ModelLoadError(f"model metadata not found at {path}") from exc
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"model metadata at {path} is unreadable: {exc}") from exc
-        return cls.from_dict(raw, where=str(path))
+        return cls.from_dict(read_metadata(path), where=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "metadata") -> ModelMetadata:
