@@ -1,0 +1,187 @@
+"""``lpr-train real-plates``: the served reader on real plates whose text is known, two ways.
+
+Synthetic plates are composed from clean crops; real plates are painted by
+hand, worn, bolted and seen at an angle, and that is where users live. Each
+transcribed plate of ``plate-photos/`` (:mod:`training.data.plate_texts`) is
+read through :func:`lpr.photo_reader.read_photo`, the service's own path,
+with the served classifier and the shipped detector:
+
+* **crop**: the plate cut at its labelled box from the upright photo, sent as
+  a PNG file: a tight crop, as a user who cut the plate out would send it
+  (the service finds it filling the image and chooses its quarter turn);
+* **photo**: the whole photo's bytes, as ``/read-plate`` receives them.
+
+Scored per plate against the grammar's symbols, in reading order (rows
+concatenated): **exact** when every symbol is right in its place, a zone or
+class letter outside the model's twelve answered ``?`` counting as right and
+an unreadable ``_`` of the truth scoring nothing; **in-class symbols right**
+counts, over the symbols the reader could name, those read right in the same
+place of a reading with as many characters as the plate (a character lost or
+added moves every place); **confident and wrong** counts the plates a parking
+system would store wrongly, the figure that matters most.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from lpr.detection import DETECTOR_MODEL, Detector
+from lpr.model import Model
+from lpr.photo_reader import PhotoReading, read_photo
+from lpr.repository import locate
+from training.common.outputs import REPORTS, write_json
+from training.data.photos import Photo
+from training.data.plate_texts import SPLITS, RealPlate, Symbol, detector_dataset, real_plates
+from training.evaluation.photo_eval import upright_box
+
+#: ``reports/real_plates_eval.json`` for the held-out plates, ``real_plates_eval_<split>.json`` otherwise.
+REAL_PLATES_REPORT = "real_plates_eval.json"
+#: ``--split``: one of the plates' splits, or every transcribed plate.
+CHOICES = ("validation", "fit", "all")
+#: The two ways a plate is read: its tight crop, its whole photo.
+WAYS = ("crop", "photo")
+
+
+def report_name(split: str) -> str:
+    return (
+        REAL_PLATES_REPORT if split == "validation" else REAL_PLATES_REPORT.replace(".json", f"_{split}.json")
+    )
+
+
+def crop_bytes(photo: Photo) -> bytes:
+    """The plate cut at its labelled box from the upright (EXIF-turned) photo, as a PNG file."""
+    with Image.open(photo.path) as image:
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+    box = upright_box(photo)
+    crop = upright.crop((box.x, box.y, box.x + box.width, box.y + box.height))
+    buffer = io.BytesIO()
+    crop.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def photo_bytes(photo: Photo) -> bytes:
+    return photo.path.read_bytes()
+
+
+def score(symbols: Sequence[Symbol], read: Sequence[str]) -> tuple[bool, int, int]:
+    """``(exact, in-class symbols, in-class symbols read right in their place)`` of one plate.
+
+    A place is a position in a reading of the plate's length: a reading with a
+    character missing or one too many has every symbol out of place (whether
+    its first or its last symbols line up is chance).
+    """
+    expected = [s.expected for s in symbols]
+    same_length = len(read) == len(expected)
+    exact = same_length and all(e is None or e == r for e, r in zip(expected, read, strict=False))
+    named = [(i, s.label) for i, s in enumerate(symbols) if s.in_class]
+    right = sum(read[i] == label for i, label in named) if same_length else 0
+    return exact, len(named), right
+
+
+def _row(plate: RealPlate, reading: PhotoReading) -> dict[str, Any]:
+    best = reading.plates[0] if reading.plates else None
+    read = [label for row in best.reading.labels for label in row] if best else []
+    exact, in_class, right = score(plate.symbols, read)
+    return {
+        "file": plate.name,
+        "split": plate.split,
+        "truth": plate.text,
+        "expected": [s.expected or "_" for s in plate.symbols],
+        "read": read,
+        "read_text": best.reading.text if best else None,
+        "exact": exact,
+        "in_class_symbols": in_class,
+        "in_class_right": right,
+        "confident": bool(best and best.reading.confident),
+        "rotation": best.rotation if best else None,
+    }
+
+
+def read_way(
+    read: Callable[[bytes], PhotoReading], plates: Sequence[RealPlate], to_bytes: Callable[[Photo], bytes]
+) -> dict[str, Any]:
+    """Every plate read from ``to_bytes`` of its photo: the totals and a row per plate."""
+    rows = [_row(plate, read(to_bytes(plate.photo))) for plate in plates]
+    return {
+        "plates": len(rows),
+        "exact": sum(r["exact"] for r in rows),
+        "in_class_symbols": sum(r["in_class_symbols"] for r in rows),
+        "in_class_right": sum(r["in_class_right"] for r in rows),
+        "confident": sum(r["confident"] for r in rows),
+        "confident_and_wrong": sum(r["confident"] and not r["exact"] for r in rows),
+        "no_plate_found": sum(r["read_text"] is None for r in rows),
+        "per_plate": rows,
+    }
+
+
+def served_reader(
+    repository: str | Path, reports: str | Path = REPORTS
+) -> tuple[Callable[[bytes], PhotoReading], dict[str, str]]:
+    """``read_photo`` with the served classifier and the shipped detector, and their versions."""
+    from training.evaluation.plates import served_files
+
+    files = served_files(repository, reports)
+    model = Model(files.onnx, files.metadata)
+    detector_files = locate(Path(repository), DETECTOR_MODEL)
+    detector = Detector(detector_files.onnx, detector_files.metadata)
+
+    def read(data: bytes) -> PhotoReading:
+        return read_photo(data, detector, model.run, model.metadata)
+
+    versions = {"model": f"{files.name} {files.version}", "detector": detector_files.version}
+    return read, versions
+
+
+def evaluate_plates(read: Callable[[bytes], PhotoReading], plates: Sequence[RealPlate]) -> dict[str, Any]:
+    """Both ways over ``plates``."""
+    ways = {"crop": crop_bytes, "photo": photo_bytes}
+    return {way: read_way(read, plates, ways[way]) for way in WAYS}
+
+
+def run_real_plates(
+    data_home: str | Path,
+    repository: str | Path,
+    reports: str | Path = REPORTS,
+    split: str = "validation",
+) -> dict[str, Any]:
+    """Read the split's real plates both ways; written to :func:`report_name` in ``reports``."""
+    if split not in CHOICES:
+        raise ValueError(f"split must be one of {CHOICES}, not {split!r}")
+    reports = Path(reports)
+    plates = real_plates(Path(data_home) / "plate-photos", detector_dataset(repository, reports))
+    chosen = [p for p in plates if split == "all" or p.split == split]
+    read, versions = served_reader(repository, reports)
+    report = {
+        "split": split,
+        "model_version": versions["model"],
+        "detector_version": versions["detector"],
+        "plates": len(chosen),
+        "distinct_texts": len({p.text for p in chosen}),
+        "by_split": {s: sum(p.split == s for p in chosen) for s in SPLITS},
+        **evaluate_plates(read, chosen),
+    }
+    reports.mkdir(parents=True, exist_ok=True)
+    write_json(reports / report_name(split), report)
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    """One line per way: plates exact, in-class symbols right in place, confident, confident and wrong."""
+    lines = [
+        f"{report['model_version']} + detector {report['detector_version']}, real plates "
+        f"({report['split']}): {report['plates']} photos, {report['distinct_texts']} distinct texts"
+    ]
+    for way in WAYS:
+        r = report[way]
+        share = r["in_class_right"] / r["in_class_symbols"] if r["in_class_symbols"] else 0.0
+        lines.append(
+            f"{way:>5}: exact {r['exact']}/{r['plates']}, in-class symbols right in place "
+            f"{r['in_class_right']}/{r['in_class_symbols']} ({share:.0%}), confident {r['confident']}, "
+            f"confident and wrong {r['confident_and_wrong']}, no plate found {r['no_plate_found']}"
+        )
+    return "\n".join(lines)
