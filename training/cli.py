@@ -328,6 +328,30 @@ def _photos(args: argparse.Namespace) -> None:
     _refresh_card(args.models, args.reports)
 
 
+def _real_plates_arguments(add: Adder) -> None:
+    real = add(
+        "real-plates",
+        help="real plates with their transcribed text, read through the service's path as tight crops "
+        "and as whole photos: exact, in-class symbols in place, confident and wrong",
+    )
+    real.add_argument("--data", default=str(DATA_HOME), help="data home holding plate-photos/")
+    real.add_argument(
+        "--split",
+        choices=("validation", "fit", "all"),
+        default="validation",
+        help="the detector's held-out plates (default), its fitted ones, or all",
+    )
+    _models(real)
+    _reports(real)
+
+
+def _real_plates(args: argparse.Namespace) -> None:
+    from training.evaluation.real_plates import report_name, run_real_plates, summary
+
+    print(summary(run_real_plates(args.data, args.models, args.reports, args.split)))
+    print(f"wrote {Path(args.reports) / report_name(args.split)}")
+
+
 # --- preprocess ----------------------------------------------------------------------------------
 
 
@@ -355,6 +379,7 @@ COMMANDS: dict[str, tuple[Callable[[Adder], None], Callable[[argparse.Namespace]
     "plates": (_plates_arguments, _plates),
     "detector": (_detector_arguments, _detector),
     "photos": (_photos_arguments, _photos),
+    "real-plates": (_real_plates_arguments, _real_plates),
     "preprocess": (_preprocess_arguments, _preprocess),
 }
 
