@@ -329,18 +329,9 @@ def _photos(args: argparse.Namespace) -> None:
 
 
 def _real_plates_arguments(add: Adder) -> None:
-    real = add(
-        "real-plates",
-        help="real plates with their transcribed text, read through the service's path as tight crops "
-        "and as whole photos: exact, in-class symbols in place, confident and wrong",
-    )
+    real = add("real-plates", help="real plates with their text, read the service's way: crops and photos")
     real.add_argument("--data", default=str(DATA_HOME), help="data home holding plate-photos/")
-    real.add_argument(
-        "--split",
-        choices=("validation", "fit", "all"),
-        default="validation",
-        help="the detector's held-out plates (default), its fitted ones, or all",
-    )
+    real.add_argument("--split", choices=("validation", "fit", "all"), default="validation")
     _models(real)
     _reports(real)
 
