@@ -162,7 +162,9 @@ class InferenceEngine:
         # cannot process is the client's (4xx); a model's failure passes through (500).
         settings = self.settings
         open_upload(data, max_bytes=settings.max_photo_bytes, max_pixels=settings.max_photo_pixels)
-        with image_errors():
+        # The plate counts as the classifier's caller throughout, so a lone /predict beside it
+        # hands its image over instead of running inline.
+        with self.classifier.caller(), image_errors():
             photo = read_photo(data, self.detector, self.classifier.run, self.metadata)
         versions = self.metadata.model_version, self.detector.metadata.model_version
         return plate_answer(photo, filename, *versions)

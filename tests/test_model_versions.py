@@ -80,6 +80,7 @@ def _reading_commands(models: Path, reports: Path, run: Path) -> dict[str, list[
     return {
         "plates": ["plates", "--data", f"{data}/lpr", "--count", "4", *where],
         "photos": ["photos", "--data", data, *where],
+        "real-plates": ["real-plates", "--data", data, *where],
         "card": ["card", "--default", str(run), *where],
     }
 
