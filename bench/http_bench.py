@@ -6,6 +6,9 @@ Prints a table and writes ``bench/results/http.json``. Measured in one run:
   with dynamic batching on (the default) and off (``LPR_BATCHING=false``);
 * the same through FastAPI's route instead of the fast lane (``LPR_FAST_LANE=false``);
 * ``POST /predict/batch`` images/s with 64 crops per request (1 and 2 connections);
+* ``POST /read-plate`` p50 at one connection on tight plate crops (synthetic plates of test
+  crops) and on 1 MP photos (the plate detector's held-out photos), in the same server run as
+  ``/predict``, and the tight crop's p50 against ``/predict``'s (issue 22: at most 3x);
 * the server's RSS before and after the load;
 * the framework's floor: a do-nothing FastAPI endpoint (``bench/floor_app.py``)
   that only decodes and resizes the upload, under the same load.
@@ -27,6 +30,7 @@ reports each point's median run (every round's requests/s is kept in the JSON).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -64,7 +68,11 @@ OBJECTIVES = {
     "predict_rps_32": 800.0,
     "batch_images_per_s": 2500.0,
     "batching_p50_cost_ms_1": 1.0,
+    "read_plate_vs_predict_p50_1": 3.0,
 }
+#: Plates per /read-plate body set: synthetic tight crops and held-out photos scaled to 1 MP.
+PLATES = 16
+PHOTOS = 4
 
 # One body per file listed in LPR_BENCH_BODIES, cycled per request, and the
 # summary printed as JSON (wrk's own report has no p95).
@@ -113,6 +121,32 @@ def load_crops() -> list[tuple[str, bytes]]:
     return [(f"{p.parent.name}_{p.name}", p.read_bytes()) for p in paths]
 
 
+def tight_plates() -> list[tuple[str, bytes]]:
+    """Tight plate crops as a client sends them (JPEG): ``lpr-train plates``' first plates of test crops."""
+    from training.synthesis.plates import DEFAULT_SEED, generate_plates
+
+    plates = generate_plates(SHARED / "data" / "lpr" / "test", count=PLATES, seed=DEFAULT_SEED)
+    return [(f"plate-{i}.jpg", _jpeg(plate.image)) for i, plate in enumerate(plates)]
+
+
+def photos_1mp() -> list[tuple[str, bytes]]:
+    """The plate detector's held-out photos (never fitted), scaled to one megapixel."""
+    from bench.photo_bench import PHOTOS as PHOTO_HOME
+    from bench.photo_bench import photo_of
+    from lpr.detection import DETECTOR_MODEL
+    from lpr.repository import DEFAULT_REPOSITORY, locate
+    from training.common.records import load_record
+
+    names = load_record(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL))["dataset"]["validation"][:PHOTOS]
+    return [(name, photo_of(1.0, PHOTO_HOME / "images" / name)) for name in names]
+
+
+def _jpeg(image: object) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=92)  # type: ignore[attr-defined]
+    return buffer.getvalue()
+
+
 class Payloads:
     """Request bodies on disk for wrk: single crops, and batches of 64 different crops."""
 
@@ -122,6 +156,8 @@ class Payloads:
         self.single = self._write(folder, "single", [[crop] for crop in crops[:128]], "file")
         batches = [crops[i : i + BATCH] for i in range(0, len(crops) - BATCH + 1, BATCH)][:4]
         self.batch = self._write(folder, "batch", batches, "files")
+        self.plate = self._write(folder, "plate", [[plate] for plate in tight_plates()], "file")
+        self.photo = self._write(folder, "photo", [[photo] for photo in photos_1mp()], "file")
         self.script = folder / "post.lua"
         self.script.write_text(WRK_SCRIPT)
 
@@ -189,6 +225,14 @@ def measure_batch(base: str, payloads: Payloads, seconds: float) -> dict[str, di
     return runs
 
 
+def measure_plates(base: str, payloads: Payloads, seconds: float) -> dict[str, dict]:
+    """``/read-plate`` at one connection: tight plate crops, then 1 MP photos."""
+    return {
+        "tight": wrk(f"{base}/read-plate", payloads.plate, payloads, 1, seconds),
+        "photo_1mp": wrk(f"{base}/read-plate", payloads.photo, payloads, 1, seconds),
+    }
+
+
 def service_run(env: dict[str, str], payloads: Payloads, seconds: float, name: str, batch: bool) -> dict:
     warm = max(1.0, seconds / 5)
     with servers.running(env, log_path=RESULTS / f"server-{name}.log") as server:
@@ -199,6 +243,7 @@ def service_run(env: dict[str, str], payloads: Payloads, seconds: float, name: s
         if batch:
             wrk(f"{server.base_url}/predict/batch", payloads.batch, payloads, 1, warm)
             result["batch_64"] = measure_batch(server.base_url, payloads, seconds)
+            result["read_plate"] = measure_plates(server.base_url, payloads, seconds)
         rss_after = server.rss_bytes()
         result["rss_mib"] = {"before": round(rss_before / 2**20, 1), "after": round(rss_after / 2**20, 1)}
         result["exit_status"] = server.stop()
@@ -235,7 +280,7 @@ def median_of(rounds: list[dict]) -> dict:
     the exit status is the first that is not 0 (if any) and the RSS the highest seen.
     """
     merged = dict(rounds[-1])
-    for kind in ("predict", "batch_64"):
+    for kind in ("predict", "batch_64", "read_plate"):
         if kind not in merged:
             continue
         merged[kind] = {}
@@ -253,7 +298,7 @@ def median_of(rounds: list[dict]) -> dict:
 
 
 def errors_in(result: dict) -> int:
-    runs = list(result["predict"].values()) + list(result.get("batch_64", {}).values())
+    runs = [run for kind in ("predict", "batch_64", "read_plate") for run in result.get(kind, {}).values()]
     return sum(sum(run["errors"].values()) for run in runs)
 
 
@@ -315,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         "predict_rps_32": predict["32"]["requests_per_s"],
         "batch_images_per_s": best_batch,
         "batching_p50_cost_ms_1": round(predict["1"]["p50_ms"] - off["1"]["p50_ms"], 3),
+        "read_plate_tight_p50_ms_1": batching["read_plate"]["tight"]["p50_ms"],
+        "read_plate_photo_1mp_p50_ms_1": batching["read_plate"]["photo_1mp"]["p50_ms"],
+        "read_plate_vs_predict_p50_1": round(
+            batching["read_plate"]["tight"]["p50_ms"] / predict["1"]["p50_ms"], 2
+        ),
     }
     met = {
         "predict_p50_ms_1": figures["predict_p50_ms_1"] <= OBJECTIVES["predict_p50_ms_1"],
@@ -322,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         "predict_rps_32": figures["predict_rps_32"] >= OBJECTIVES["predict_rps_32"],
         "batch_images_per_s": best_batch >= OBJECTIVES["batch_images_per_s"],
         "batching_p50_cost_ms_1": figures["batching_p50_cost_ms_1"] <= OBJECTIVES["batching_p50_cost_ms_1"],
+        "read_plate_vs_predict_p50_1": figures["read_plate_vs_predict_p50_1"]
+        <= OBJECTIVES["read_plate_vs_predict_p50_1"],
         "batching_raises_rps_8_and_32": all(
             predict[c]["requests_per_s"] > off[c]["requests_per_s"] for c in ("8", "32")
         ),
@@ -397,11 +449,13 @@ def print_table(results: dict) -> None:
         for kind, runs in (
             ("/predict", section["predict"]),
             ("/predict/batch x64", section.get("batch_64", {})),
+            ("/read-plate", section.get("read_plate", {})),
         ):
-            for connections, run in runs.items():
+            for point, run in runs.items():
                 images = run.get("images_per_s", run["requests_per_s"])
+                label = f"{title} {kind}" + ("" if point.isdigit() else f" {point}")
                 print(
-                    f"{title + ' ' + kind:<34}{connections:>6}{run['requests_per_s']:>9.0f}{images:>9.0f}"
+                    f"{label:<34}{run['connections']:>6}{run['requests_per_s']:>9.0f}{images:>9.0f}"
                     f"{run['p50_ms']:>9.2f}{run['p95_ms']:>9.2f}{run['p99_ms']:>9.2f}"
                     f"{sum(run['errors'].values()):>7}"
                 )
@@ -416,6 +470,7 @@ def print_table(results: dict) -> None:
         "predict_rps_32": ("/predict requests/s at 32 connections", ">="),
         "batch_images_per_s": ("/predict/batch x64 images/s (best)", ">="),
         "batching_p50_cost_ms_1": ("batching's p50 cost at 1 connection, ms", "<="),
+        "read_plate_vs_predict_p50_1": ("/read-plate tight crop p50 / /predict p50", "<="),
     }
     for key, (label, sign) in names.items():
         verdict = "met" if met[key] else "NOT met"
@@ -425,6 +480,11 @@ def print_table(results: dict) -> None:
         print(f"{label:<56}{figures['versus_floor'][key]:>8}   objective {sign} {bound:<6} {verdict}")
     for key, value in figures["keys_vs_open"].items():
         print(f"{'keys + rate limit on / off: ' + key:<56}{value:>8}   objective within 10 %")
+    for key, label in (
+        ("read_plate_tight_p50_ms_1", "/read-plate p50, tight plate crop, ms"),
+        ("read_plate_photo_1mp_p50_ms_1", "/read-plate p50, 1 MP photo, ms"),
+    ):
+        print(f"{label:<44}{figures[key]:>10}")
     raises = "met" if met["batching_raises_rps_8_and_32"] else "NOT met"
     print(f"{'batching raises req/s at 8 and 32 connections':<44}{'':>10}   {raises}")
     errors = "none" if met["no_errors"] else "SOME"

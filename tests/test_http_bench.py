@@ -40,6 +40,12 @@ def test_short_benchmark_run_measures_every_point_without_errors(tmp_path: Path)
     assert results["fastapi_route"]["env"] == {"LPR_FAST_LANE": "false"}
     assert results["keys"]["env"] == http_bench.KEYS_ENV  # every request carried the key: no 401 counted
     assert results["met"]["no_errors"] is True
+    plates = results["batching"]["read_plate"]
+    assert set(plates) == {"tight", "photo_1mp"} and all(run["requests"] > 0 for run in plates.values())
+    figures = results["figures"]
+    assert figures["read_plate_vs_predict_p50_1"] == round(
+        plates["tight"]["p50_ms"] / results["batching"]["predict"]["1"]["p50_ms"], 2
+    )
 
 
 def test_repeated_rounds_report_each_points_median_run() -> None:
