@@ -4,12 +4,12 @@ Typical use (models go to the repository ``models/<name>/<version>/``, reports t
 
     lpr-train train --data ../shared/data/lpr                  # the shipped recipe, into runs/<recipe>
     lpr-train train --data ../shared/data/lpr --arch reference --out runs/reference
-    lpr-train ship --run runs/compact-ink16                     # models/lpr-default/<version>/
-    lpr-train ship --run runs/reference --name lpr-reference --keras
-    lpr-train quantize                                          # models/lpr-default-int8/<version>/
-    lpr-train calibrate --figure
+    lpr-train quantize --run runs/multi                         # runs/multi/int8/ and the int8 verdict
+    lpr-train calibrate --run runs/multi --figure               # both copies' calibration, on the run
+    lpr-train ship --run runs/multi                             # models/lpr-default{,-int8}/<version>/, once
+    lpr-train ship --run runs/reference --name lpr-reference --keras --uncalibrated
     lpr-train plates --data ../shared/data/lpr                  # reports/plates_eval.json
-    lpr-train card --default runs/compact-ink16                 # reports/MODEL_CARD.md
+    lpr-train card --default runs/multi                         # reports/MODEL_CARD.md
 
 Each sub-command is a pair here: the function that declares its arguments and the one that runs it,
 importing its stage only then (``--help`` stays free of TensorFlow).

@@ -278,8 +278,8 @@ def write_card(
     return out
 
 
-#: The card's sections that depend only on the shipped metadata and ``reports/``, by their headings:
-#: ``lpr-train calibrate``, ``plates`` and ``photos`` refresh them without the training run.
+#: The card's sections that depend only on the shipped records and ``reports/``, by their headings:
+#: ``lpr-train plates`` and ``photos`` refresh them without the training run.
 REFRESHED = (
     (CALIBRATION_TITLE, SOURCES_TITLE),
     (SOURCES_TITLE, PLATES_TITLE),
