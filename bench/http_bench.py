@@ -131,14 +131,9 @@ def tight_plates() -> list[tuple[str, bytes]]:
 
 def photos_1mp() -> list[tuple[str, bytes]]:
     """The plate detector's held-out photos (never fitted), scaled to one megapixel."""
-    from bench.photo_bench import PHOTOS as PHOTO_HOME
-    from bench.photo_bench import photo_of
-    from lpr.detection import DETECTOR_MODEL
-    from lpr.repository import DEFAULT_REPOSITORY, locate
-    from training.common.records import load_record
+    from bench.photo_bench import held_out_photos, photo_of
 
-    names = load_record(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL))["dataset"]["validation"][:PHOTOS]
-    return [(name, photo_of(1.0, PHOTO_HOME / "images" / name)) for name in names]
+    return [(path.name, photo_of(1.0, path)) for path in held_out_photos(PHOTOS)]
 
 
 def _jpeg(image: object) -> bytes:

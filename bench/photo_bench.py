@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lpr.detection import DETECTOR_MODEL, Detector
+from lpr.detection import Detector
 from lpr.model import Model
 from lpr.photo_reader import PhotoReading, read_photo
-from lpr.repository import DEFAULT_REPOSITORY, locate
+from lpr.repository import DEFAULT_REPOSITORY
 from service.config import Settings
-from training.common.records import load_record
 from training.common.timing import time_calls
+from training.data.photos import detector_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "plate-photos"
@@ -55,10 +55,10 @@ def photo_of(megapixels: float, source: Path) -> bytes:
     return buffer.getvalue()
 
 
-def held_out_photo(detector: Detector) -> Path:
-    """The first of the detector's validation photos (never fitted), as its shipped record names them."""
-    files = locate(DEFAULT_REPOSITORY, DETECTOR_MODEL, detector.metadata.version)
-    return PHOTOS / "images" / load_record(files)["dataset"]["validation"][0]
+def held_out_photos(count: int) -> list[Path]:
+    """The first ``count`` of the shipped detector's validation photos (never fitted), as its record
+    names them."""
+    return [PHOTOS / "images" / name for name in detector_dataset(DEFAULT_REPOSITORY)["validation"][:count]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     model = Model(*settings.model_files(), intra_op_threads=settings.intra_op_threads)
     detector = Detector(*settings.detector_files(), intra_op_threads=settings.intra_op_threads)
-    source = held_out_photo(detector)
+    (source,) = held_out_photos(1)
     rows: list[dict[str, Any]] = []
     for mp in MEGAPIXELS:
         data = photo_of(mp, source)

@@ -16,10 +16,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from PIL import Image
 
-from lpr.detection import DETECTOR_MODEL
-from lpr.repository import DEFAULT_REPOSITORY, locate
+from lpr.repository import DEFAULT_REPOSITORY
 from service.limits import BodyLimits, BodySizeLimitMiddleware
-from training.common.records import load_record
+from training.data.photos import detector_dataset
 
 MIB = 1024 * 1024
 
@@ -321,8 +320,8 @@ def phone_photo() -> bytes:
     The noise is what makes a phone's JPEG big: at quality 95 this is about 8 MB,
     as a 12 MP camera's picture of a street is; the crop limit is 5 MiB.
     """
-    meta = load_record(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL))
-    photo = SHARED / "data" / "plate-photos" / "images" / meta["dataset"]["validation"][0]
+    (name, *_) = detector_dataset(DEFAULT_REPOSITORY)["validation"]
+    photo = SHARED / "data" / "plate-photos" / "images" / name
     pixels = np.asarray(Image.open(photo).convert("RGB").resize((4000, 3000), Image.Resampling.BILINEAR))
     noise = np.tile(np.random.default_rng(0).integers(0, 64, (600, 800, 3), dtype=np.uint8), (5, 5, 1))
     return encode(Image.fromarray(np.minimum(pixels, 255 - 64) + noise), "JPEG", quality=95)

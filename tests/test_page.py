@@ -503,12 +503,11 @@ def test_a_camera_photo_is_read_whole_with_a_frame_on_each_plate_found(
     page: Any, live_server: str, tmp_path: Path
 ) -> None:
     """The phone's "take a photo" input: the frame goes to /read-plate, each plate found is framed."""
-    from lpr.detection import DETECTOR_MODEL
-    from lpr.repository import DEFAULT_REPOSITORY, locate
-    from training.common.records import load_record
+    from lpr.repository import DEFAULT_REPOSITORY
+    from training.data.photos import detector_dataset
 
-    meta = load_record(locate(DEFAULT_REPOSITORY, DETECTOR_MODEL))
-    photo = SHARED / "data" / "plate-photos" / "images" / meta["dataset"]["validation"][0]
+    (name, *_) = detector_dataset(DEFAULT_REPOSITORY)["validation"]
+    photo = SHARED / "data" / "plate-photos" / "images" / name
     answer = httpx.post(
         f"{live_server}/read-plate", files={"file": ("photo.jpg", photo.read_bytes(), "image/jpeg")}
     ).json()

@@ -21,7 +21,8 @@ from lpr.repository import DEFAULT_REPOSITORY
 from training.cli import main
 from training.common.outputs import REPORTS, read_json
 from training.common.records import RECORDS
-from training.data.plate_texts import Symbol, assign_splits, detector_dataset, parse_text, real_plates
+from training.data.photos import detector_dataset
+from training.data.plate_texts import Symbol, assign_splits, parse_text, real_plates
 from training.evaluation.photo_eval import upright_box
 from training.evaluation.real_plates import crop_bytes, evaluate_plates, score, served_reader
 

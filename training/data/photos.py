@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lpr.detection import DETECTOR_MODEL
+from lpr.repository import locate
+from training.common.outputs import REPORTS
+from training.common.records import load_record
 from training.data.grouping import cluster, signature
 
 #: Share of photos' plate groups held out for validation.
@@ -112,3 +116,14 @@ def split_photos(
         held.update(members.tolist())
         count += len(members)
     return [i for i in range(len(photos)) if i not in held], sorted(held)
+
+
+def detector_dataset(models: str | Path, reports: str | Path = REPORTS) -> dict[str, list[str]]:
+    """The shipped detector's photo split, as its record keeps it (``fit`` and ``validation`` names)."""
+    files = locate(Path(models), DETECTOR_MODEL)
+    record = load_record(files, reports)
+    if "dataset" not in record:
+        raise FileNotFoundError(
+            f"no record of {files.name} {files.version} with its photo split in {reports}"
+        )
+    return record["dataset"]

@@ -21,13 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lpr.detection import DETECTOR_MODEL
 from lpr.labels import DEVANAGARI, DIGITS, LABELS
 from lpr.plate_grammar import CLASS_LETTERS, ZONES, Slot, parse
 from lpr.plate_reader import UNREADABLE
-from lpr.repository import locate
-from training.common.outputs import REPORTS, read_json
-from training.common.records import load_record
+from training.common.outputs import read_json
 from training.data.photos import Photo, open_photos
 
 TRANSCRIPTIONS = "transcriptions.json"
@@ -134,17 +131,6 @@ def assign_splits(texts: Mapping[str, str], dataset: Mapping[str, Sequence[str]]
         else:
             splits[name] = "fit"
     return splits
-
-
-def detector_dataset(models: str | Path, reports: str | Path = REPORTS) -> dict[str, list[str]]:
-    """The shipped detector's photo split, as its record keeps it (``fit`` and ``validation`` names)."""
-    files = locate(Path(models), DETECTOR_MODEL)
-    record = load_record(files, reports)
-    if "dataset" not in record:
-        raise FileNotFoundError(
-            f"no record of {files.name} {files.version} with its photo split in {reports}"
-        )
-    return record["dataset"]
 
 
 def real_plates(root: str | Path, dataset: Mapping[str, Sequence[str]]) -> list[RealPlate]:

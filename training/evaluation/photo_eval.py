@@ -34,8 +34,7 @@ from lpr.photo_reader import PhotoReading, read_photo
 from lpr.plate_reader import UNREADABLE, read_plate
 from lpr.repository import locate
 from training.common.outputs import REPORTS, figures_dir, write_json
-from training.common.records import load_record
-from training.data.photos import Photo, open_photos
+from training.data.photos import Photo, detector_dataset, open_photos
 from training.evaluation.detection import match
 
 PHOTOS_REPORT = "photos_eval.json"
@@ -85,7 +84,18 @@ def upright_box(photo: Photo) -> Detection:
     return Detection(x0, y0, x1 - x0, y1 - y0, 1.0)
 
 
-def _reader(detector: Detector, model: Model) -> Callable[[bytes], PhotoReading]:
+def served_models(repository: str | Path, reports: str | Path = REPORTS) -> tuple[Model, Detector]:
+    """The served classifier (:func:`training.evaluation.plates.served_files`) and the shipped detector."""
+    from training.evaluation.plates import served_files
+
+    files = served_files(repository, reports)
+    detector = locate(Path(repository), DETECTOR_MODEL)
+    return Model(files.onnx, files.metadata), Detector(detector.onnx, detector.metadata)
+
+
+def reader(detector: Detector, model: Model) -> Callable[[bytes], PhotoReading]:
+    """A photo's bytes read as ``POST /read-plate`` reads them (:func:`lpr.photo_reader.read_photo`)."""
+
     def read(data: bytes) -> PhotoReading:
         return read_photo(data, detector, model.run, model.metadata)
 
@@ -254,16 +264,11 @@ def run_photo_eval(
     tight: int = 100,
 ) -> dict[str, Any]:
     """Every figure of the module docstring, written to ``reports/photos_eval.json`` with the figure."""
-    from training.evaluation.plates import served_files
-
     data_home, reports = Path(data_home), Path(reports)
-    files = served_files(repository, reports)
-    model = Model(files.onnx, files.metadata)
-    detector_files = locate(Path(repository), DETECTOR_MODEL)
-    detector = Detector(detector_files.onnx, detector_files.metadata)
-    read = _reader(detector, model)
+    model, detector = served_models(repository, reports)
+    read = reader(detector, model)
     photos = open_photos(data_home / "plate-photos")
-    split = load_record(detector_files, reports)["dataset"]
+    split = detector_dataset(repository, reports)
     fitted = set(split["fit"])
     val = [p for p in photos if p.path.name in set(split["validation"])]
     fit = [p for p in photos if p.path.name in fitted]

@@ -30,14 +30,11 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from lpr.detection import DETECTOR_MODEL, Detector
-from lpr.model import Model
-from lpr.photo_reader import PhotoReading, read_photo
-from lpr.repository import locate
+from lpr.photo_reader import PhotoReading
 from training.common.outputs import REPORTS, write_json
-from training.data.photos import Photo
-from training.data.plate_texts import SPLITS, RealPlate, Symbol, detector_dataset, real_plates
-from training.evaluation.photo_eval import upright_box
+from training.data.photos import Photo, detector_dataset
+from training.data.plate_texts import SPLITS, RealPlate, Symbol, real_plates
+from training.evaluation.photo_eval import reader, served_models, upright_box
 
 #: ``reports/real_plates_eval.json`` for the held-out plates, ``real_plates_eval_<split>.json`` otherwise.
 REAL_PLATES_REPORT = "real_plates_eval.json"
@@ -123,18 +120,9 @@ def served_reader(
     repository: str | Path, reports: str | Path = REPORTS
 ) -> tuple[Callable[[bytes], PhotoReading], dict[str, str]]:
     """``read_photo`` with the served classifier and the shipped detector, and their versions."""
-    from training.evaluation.plates import served_files
-
-    files = served_files(repository, reports)
-    model = Model(files.onnx, files.metadata)
-    detector_files = locate(Path(repository), DETECTOR_MODEL)
-    detector = Detector(detector_files.onnx, detector_files.metadata)
-
-    def read(data: bytes) -> PhotoReading:
-        return read_photo(data, detector, model.run, model.metadata)
-
-    versions = {"model": f"{files.name} {files.version}", "detector": detector_files.version}
-    return read, versions
+    model, detector = served_models(repository, reports)
+    versions = {"model": model.metadata.model_version, "detector": detector.metadata.version}
+    return reader(detector, model), versions
 
 
 def evaluate_plates(read: Callable[[bytes], PhotoReading], plates: Sequence[RealPlate]) -> dict[str, Any]:
