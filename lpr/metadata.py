@@ -27,20 +27,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lpr.char_finder import FinderMetadata
 from lpr.detection import DetectorMetadata
 from lpr.hashing import sha256_file
 from lpr.model import ModelMetadata
 from lpr.repository import MODEL_FILE, ModelFiles
 
-Kind = Literal["classifier", "detector"]
+Kind = Literal["classifier", "detector", "finder"]
 
-#: What each kind's reader needs besides name and version (:class:`ModelMetadata`, :class:`DetectorMetadata`).
+#: What each kind's reader needs besides name and version (:class:`ModelMetadata`,
+#: :class:`DetectorMetadata`, :class:`FinderMetadata`).
 SERVING_FIELDS: dict[Kind, tuple[str, ...]] = {
     "classifier": ("labels", "devanagari", "input", "output", "preprocessing", "calibration"),
     "detector": ("input", "output", "min_score"),
+    "finder": ("input", "output", "naming", "calibration"),
 }
-#: The calibration bars the classifier's reader uses; the fit's diagnostics stay in the record.
-CALIBRATION_FIELDS = ("temperature", "threshold", "letter_threshold", "plate_threshold")
+#: The calibration bars the classifier's and the finder's readers use; the fit's diagnostics stay
+#: in the record.
+CALIBRATION_FIELDS = (
+    "temperature",
+    "threshold",
+    "letter_threshold",
+    "plate_threshold",
+    "classifier_plate_threshold",
+)
 #: The headline test figures ``GET /model`` reports.
 TEST_FIELDS = ("n", "accuracy", "macro_f1", "ece", "errors")
 
@@ -68,9 +78,9 @@ class ServedMetadata:
     @classmethod
     def from_record(cls, record: Mapping[str, Any], *, name: str | None = None) -> ServedMetadata:
         """The served part of a run's full ``model.json`` (or of a version written before this writer)."""
-        kind: Kind = "classifier" if "labels" in record else "detector"
+        kind = _kind(record)
         serving = {key: record[key] for key in SERVING_FIELDS[kind] if key in record}
-        if kind == "classifier":
+        if kind in ("classifier", "finder"):
             calibration = record.get("calibration") or {}
             serving["calibration"] = {k: calibration[k] for k in CALIBRATION_FIELDS if k in calibration}
         metrics = record.get("test_metrics") or {}
@@ -99,11 +109,16 @@ class ServedMetadata:
         }
         if self.test_metrics:
             doc["test_metrics"] = dict(self.test_metrics)
-        if self.kind == "classifier":
-            ModelMetadata.from_dict(doc, where=f"{self.name} {self.version}")
-        else:
-            DetectorMetadata.from_dict(doc, where=f"{self.name} {self.version}")
+        reader = {"classifier": ModelMetadata, "detector": DetectorMetadata, "finder": FinderMetadata}
+        reader[self.kind].from_dict(doc, where=f"{self.name} {self.version}")
         return doc
+
+
+def _kind(record: Mapping[str, Any]) -> Kind:
+    """Which reader a record is for: a classifier names its labels, a finder its head's classes."""
+    if "labels" in record:
+        return "classifier"
+    return "finder" if "labels" in record.get("input", {}) else "detector"
 
 
 def write_version(repository: str | Path, metadata: ServedMetadata, onnx: str | Path) -> ModelFiles:

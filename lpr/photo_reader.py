@@ -11,14 +11,15 @@ The path, and why each step is there:
    decode must be at least :data:`MIN_PLATE_SIDE` px long; if it is not and
    the decode was reduced, the file is decoded again at full size and only the
    plate's box is cut from it.
-4. **Upright and straight** (:mod:`lpr.rectify`): the plate's red field is cut
-   out of the box, its perspective undone, its long side levelled; it is then
-   read as it is and upside down, and the reading the model is surest of
-   wins. The plate's outline becomes its box. A plate with no red field (white,
-   green, embossed) is read as boxed: a box taller than wide turned a quarter
-   each way (photos are often stored sideways), a wide one as it is and upside
-   down. The segmenter undoes the remaining tilt.
-5. **Read** each crop with :func:`lpr.plate_reader.read_plate` and map the
+4. **Upright** (:func:`read_upright`): the box, with a margin, is read both
+   ways it may be up, in one pass of the plate reader: a box taller than wide
+   turned a quarter each way (photos are often stored sideways), a wide one
+   as it is and upside down. The reading scored best wins: the finder was
+   trained to find no characters on a plate upside down. Tilt and perspective
+   are the finder's to cope with (it learnt on warped plates); cutting the
+   red field out and levelling it first lost characters at its edges and
+   read fewer real plates.
+5. **Read** with the plate reader (:mod:`lpr.readers`) and map the
    characters' boxes back to the upright image.
 
 A tight crop of a plate is found as one plate filling the image; its box is
@@ -41,10 +42,9 @@ from PIL import Image
 
 from lpr.detection import Detection
 from lpr.errors import unreadable
-from lpr.model import ModelMetadata
-from lpr.plate_reader import Box, Classify, PlateReading, read_plate
+from lpr.plate_reader import Box, PlateReading
 from lpr.preprocessing import load_image
-from lpr.rectify import straighten
+from lpr.readers import PlateReader
 
 #: The detection decode keeps at least this many pixels on its longer side.
 DECODE_SIDE = 1024
@@ -73,7 +73,7 @@ class PlateFinder(Protocol):
 class PlateInPhoto:
     """One plate found and read, everything in the upright image's pixels."""
 
-    box: Box  # the plate's outline where it was straightened, else the detector's box
+    box: Box  # the detector's box (the whole image for a tight crop)
     score: float  # the detector's confidence that a plate is there
     rotation: int  # degrees counter-clockwise the photo needs for the plate to read left to right
     reading: PlateReading  # its characters' boxes mapped to the upright image
@@ -110,21 +110,6 @@ def _unturn(points: np.ndarray, rotation: int, width: int, height: int) -> np.nd
     return points
 
 
-def _unwarp(points: np.ndarray, corners: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Points of a straightened plate (``width`` × ``height``) back in the crop it was cut from.
-
-    The inverse of Pillow's quad transform: the bilinear map of the four corners.
-    """
-    s, t = points[:, :1] / width, points[:, 1:] / height
-    top_left, top_right, bottom_right, bottom_left = corners
-    return (
-        top_left * (1 - s) * (1 - t)
-        + top_right * s * (1 - t)
-        + bottom_right * s * t
-        + bottom_left * (1 - s) * t
-    )
-
-
 def _box_mapper(
     to_crop: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int], factor: float
 ) -> BoxMapper:
@@ -143,32 +128,27 @@ def _box_mapper(
     return to_image
 
 
-def _quality(reading: PlateReading) -> tuple[bool, bool, float]:
-    """How much to trust a reading: every character known first, then fitting the grammar, then the
-    per-character mean."""
+def _quality(reading: PlateReading) -> float:
+    """How surely a reading is the plate the right way up: how much the reader saw characters at all
+    (:attr:`~lpr.plate_reader.PlateReading.evidence`; the finder finds none upside down) times how
+    surely it named them (the best reading's per-character geometric mean)."""
     if not reading.readings:
-        return (False, False, 0.0)
+        return 0.0
     best = reading.readings[0]
-    per_character = best.score ** (1 / max(len(best.labels), 1))
-    return (reading.all_known, reading.matches_format, per_character)
+    return reading.evidence * best.score ** (1 / max(len(best.labels), 1))
 
 
-def _read_upright(
-    image: Image.Image, turns: tuple[int, ...], classify: Classify, meta: ModelMetadata
-) -> tuple[int, PlateReading]:
-    """The image read at each of ``turns`` (degrees counter-clockwise); the reading the model is surest of."""
-    best: tuple[int, PlateReading] | None = None
-    for turn in turns:
-        with unreadable():
-            turned = image.rotate(turn, expand=True) if turn else image
-        reading = read_plate(turned, classify, meta)
-        if best is None or _quality(reading) > _quality(best[1]):
-            best = (turn, reading)
-    assert best is not None
-    return best
+def read_upright(image: Image.Image, turns: tuple[int, ...], reader: PlateReader) -> tuple[int, PlateReading]:
+    """The image read at each of ``turns`` (degrees counter-clockwise), all in one pass of the
+    reader; the turn whose reading scores best."""
+    with unreadable():
+        turned = [image.rotate(turn, expand=True) if turn else image for turn in turns]
+    readings = reader.read(turned)
+    best = max(range(len(turns)), key=lambda k: _quality(readings[k]))
+    return turns[best], readings[best]
 
 
-def read_photo(data: bytes, detector: PlateFinder, classify: Classify, meta: ModelMetadata) -> PhotoReading:
+def read_photo(data: bytes, detector: PlateFinder, reader: PlateReader) -> PhotoReading:
     """Every plate in an image file's bytes, best first (at most :data:`MAX_PLATES`).
 
     ``data`` is a file the caller has accepted (the service checks its byte and
@@ -176,7 +156,7 @@ def read_photo(data: bytes, detector: PlateFinder, classify: Classify, meta: Mod
     again at full size only if a plate needs it. Every step on the pixels runs
     under :func:`~lpr.errors.unreadable`: an image that cannot be processed
     raises :class:`~lpr.preprocessing.ImageError`, while a failure of
-    ``detector`` or ``classify`` passes through as it is.
+    ``detector`` or ``reader``'s models passes through as it is.
     """
     with unreadable():
         header = Image.open(io.BytesIO(data))
@@ -194,24 +174,18 @@ def read_photo(data: bytes, detector: PlateFinder, classify: Classify, meta: Mod
                 decoded.append(load_image(Image.open(io.BytesIO(data))))
         return decoded[0]
 
-    plates = tuple(_read_one(d, small, scale, width, height, full_size, classify, meta) for d in found)
+    plates = tuple(_read_one(d, small, scale, width, height, full_size, reader) for d in found)
     return PhotoReading(width, height, plates)
 
 
 def _read_region(
     region: tuple[float, float, float, float],
-    inner: tuple[float, float, float, float] | None,
     small: Image.Image,
     scale: float,
     full_size: Callable[[], Image.Image],
-    classify: Classify,
-    meta: ModelMetadata,
-) -> tuple[int, PlateReading, BoxMapper, Box | None]:
-    """Read one region (full-size pixels): its turn, its reading, its box mapper, the plate's outline.
-
-    ``inner`` is the detector's box within it: the plate is then straightened
-    (:mod:`lpr.rectify`); ``None`` reads the region as it is (a tight crop).
-    """
+    reader: PlateReader,
+) -> tuple[int, PlateReading, BoxMapper]:
+    """Read one region (full-size pixels): the turn it needed, its reading, its box mapper."""
     left, top, right, bottom = region
     source, factor = small, scale
     if max(right - left, bottom - top) * scale < MIN_PLATE_SIDE and scale < 1.0:
@@ -219,38 +193,13 @@ def _read_region(
     x0, y0 = math.floor(left * factor), math.floor(top * factor)
     with unreadable():
         crop = source.crop((x0, y0, math.ceil(right * factor), math.ceil(bottom * factor)))
-        straight = None
-        if inner is not None:
-            box_in_crop = (
-                round(inner[0] * factor) - x0,
-                round(inner[1] * factor) - y0,
-                round(inner[2] * factor) - x0,
-                round(inner[3] * factor) - y0,
-            )
-            straight = straighten(crop, box_in_crop)
-    if straight is not None:  # upright rectangle, long side level: right way up or upside down
-        image, turns = straight.image, (0, 180)
-    else:
-        image = crop
-        turns = (90, 270) if crop.height > crop.width * 1.05 else (0, 180)
-    turn, reading = _read_upright(image, turns, classify, meta)
-    rotation = turn
+    turns = (90, 270) if crop.height > crop.width * 1.05 else (0, 180)
+    turn, reading = read_upright(crop, turns, reader)
 
     def to_crop(points: np.ndarray) -> np.ndarray:
-        points = _unturn(points, turn, image.width, image.height)
-        return _unwarp(points, straight.corners, image.width, image.height) if straight else points
+        return _unturn(points, turn, crop.width, crop.height)
 
-    to_image = _box_mapper(to_crop, (x0, y0), factor)
-    outline = None
-    if straight is not None:
-        with unreadable():  # the geometry comes from the image's pixels
-            # The quarter turn the photo needs for this plate to read left to right: its top edge's way.
-            start, end = to_crop(np.array([[0.0, 0.0], [float(image.width), 0.0]]))
-            angle = math.degrees(math.atan2(-(end[1] - start[1]), end[0] - start[0]))
-            rotation = round(-angle / 90) * 90 % 360
-            # The plate's own outline, where it was found, is a tighter box than the detector's.
-            outline = to_image(Box(0, 0, image.width, image.height))
-    return rotation, reading, to_image, outline
+    return turn, reading, _box_mapper(to_crop, (x0, y0), factor)
 
 
 def _read_one(
@@ -260,8 +209,7 @@ def _read_one(
     width: int,
     height: int,
     full_size: Callable[[], Image.Image],
-    classify: Classify,
-    meta: ModelMetadata,
+    reader: PlateReader,
 ) -> PlateInPhoto:
     """Read one plate found; a box that fills much of the image may be a tight crop read whole."""
     x0, y0 = detection.x / scale, detection.y / scale
@@ -276,22 +224,19 @@ def _read_one(
         min(float(width), x0 + w * (1 + MARGIN)),
         min(float(height), y0 + h * (1 + MARGIN)),
     )
-    inner = (x0, y0, x0 + w, y0 + h)
     all_of_it = Box(0, 0, width, height)
     if w >= TIGHT * width and h >= TIGHT * height:
-        candidates = [(whole, None, all_of_it)]
+        candidates = [(whole, all_of_it)]
     elif box.width * box.height >= TIGHT_AREA * width * height:
         # A close-up or a crop with a loose margin: read whole and boxed, keep the surer reading.
-        candidates = [(whole, None, all_of_it), (around, inner, box)]
+        candidates = [(whole, all_of_it), (around, box)]
     else:
-        candidates = [(around, inner, box)]
+        candidates = [(around, box)]
     best: tuple[Box, int, PlateReading, BoxMapper] | None = None
-    for region, plate, shown in candidates:
-        rotation, reading, mapper, outline = _read_region(
-            region, plate, small, scale, full_size, classify, meta
-        )
+    for region, shown in candidates:
+        rotation, reading, mapper = _read_region(region, small, scale, full_size, reader)
         if best is None or _quality(reading) > _quality(best[2]):
-            best = (outline if outline is not None else shown, rotation, reading, mapper)
+            best = (shown, rotation, reading, mapper)
     assert best is not None
     shown, rotation, reading, mapper = best
     with unreadable():  # the geometry comes from the image's pixels

@@ -25,16 +25,34 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from PIL import Image
 
 from lpr.confidence import apply_temperature
 from lpr.errors import unreadable
-from lpr.model import ModelMetadata
 from lpr.plate_grammar import LETTER_SLOTS, READABLE, Slot, layouts
 from lpr.segmentation import Glyph, Segmentation, batch_inputs, segment
+
+
+class ReadsCharacters(Protocol):
+    """What names a plate's characters, as the decoder needs it: the classifier's metadata, or the
+    character finder's (its class head names the twelve and ``?``)."""
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def devanagari(self) -> tuple[str, ...]: ...
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def letter_bar(self) -> float: ...
+    @property
+    def plate_bar(self) -> float: ...
+
 
 #: Runs a preprocessed batch through the model: uncalibrated probabilities, one row per image.
 Classify = Callable[[np.ndarray], np.ndarray]
@@ -131,6 +149,15 @@ class PlateReading:
     #: The calibrated probability every character must reach for the plate to be confident
     #: (``ModelMetadata.plate_bar``).
     bar: float = 0.0
+    #: Whether the characters' count is the finder's own verdict; False when the grammar or the
+    #: names had to decide how many there are (:mod:`lpr.found_reader`): never confident then.
+    count_certain: bool = True
+    #: Whether a second model, where one was asked, names every character alike and surely
+    #: (:func:`lpr.found_reader.read_found`); never confident when it does not.
+    second_opinion: bool = True
+    #: How much the reader saw characters here at all: the finder's peak scores of the characters
+    #: kept, summed (it finds none on a plate upside down); the characters' count for a segmenter.
+    evidence: float = 0.0
 
     @property
     def characters(self) -> list[Character]:
@@ -158,7 +185,8 @@ class PlateReading:
 
     @property
     def confident(self) -> bool:
-        """The plate may be stored as read: characters found, the grammar fits, none doubtful.
+        """The plate may be stored as read: characters found, the grammar fits, none doubtful, the
+        count the finder's own and a second opinion, where one was asked, agreeing.
 
         One doubtful character makes the whole plate doubtful: a plate is only as
         right as its worst character, so the rule is "any", not the average. A
@@ -166,7 +194,12 @@ class PlateReading:
         answer comes with its confidence for the caller to weigh, a confident
         plate is stored as read.
         """
-        return self.all_known and all(c.confidence >= self.bar for c in self.characters)
+        return (
+            self.count_certain
+            and self.second_opinion
+            and self.all_known
+            and all(c.confidence >= self.bar for c in self.characters)
+        )
 
     @property
     def all_known(self) -> bool:
@@ -177,6 +210,15 @@ class PlateReading:
         """
         characters = self.characters
         return bool(characters) and self.matches_format and not any(c.unknown for c in characters)
+
+    def with_count_certain(self, certain: bool) -> PlateReading:
+        return replace(self, count_certain=certain)
+
+    def with_evidence(self, evidence: float) -> PlateReading:
+        return replace(self, evidence=evidence)
+
+    def with_second_opinion(self, agreed: bool) -> PlateReading:
+        return replace(self, second_opinion=agreed)
 
     def moved(self, to_image: Callable[[Box], Box]) -> PlateReading:
         """The same reading with every character's box mapped (from the image read to another)."""
@@ -203,7 +245,7 @@ def _best_layout(row_lengths: list[int], digit: np.ndarray, letter: np.ndarray) 
     return best
 
 
-def _options(p: np.ndarray, slot: Slot | None, meta: ModelMetadata) -> list[tuple[str, float]]:
+def _options(p: np.ndarray, slot: Slot | None, meta: ReadsCharacters) -> list[tuple[str, float]]:
     """What this character may be read as in its slot, with the probability of each, best first.
 
     A letter slot offers the letters of the grammar the model reads there and
@@ -236,7 +278,7 @@ def _misshapen(box: tuple[int, int, int, int], row: list[Glyph]) -> bool:
 
 
 def _character(
-    p: np.ndarray, slot: Slot | None, meta: ModelMetadata, box: tuple[int, int, int, int], misshapen: bool
+    p: np.ndarray, slot: Slot | None, meta: ReadsCharacters, box: tuple[int, int, int, int], misshapen: bool
 ) -> Character:
     labels, devanagari = meta.labels, meta.devanagari
     order = np.argsort(-p, kind="stable")
@@ -264,7 +306,7 @@ def _character(
 
 
 def _readings(
-    calibrated: np.ndarray, row_lengths: list[int], meta: ModelMetadata, devanagari: dict[str, str]
+    calibrated: np.ndarray, row_lengths: list[int], meta: ReadsCharacters, devanagari: dict[str, str]
 ) -> tuple[Reading, ...]:
     """The most probable readings over every layout the grammar allows, and the model's own.
 
@@ -306,7 +348,7 @@ def _readings(
 
 
 def decode(
-    segmentation: Segmentation, probabilities: np.ndarray, meta: ModelMetadata, *, use_grammar: bool = True
+    segmentation: Segmentation, probabilities: np.ndarray, meta: ReadsCharacters, *, use_grammar: bool = True
 ) -> PlateReading:
     """The plate read from the model's probabilities for its characters.
 
@@ -338,7 +380,7 @@ def decode(
     )
 
 
-def read_plate(image: Image.Image, classify: Classify, meta: ModelMetadata) -> PlateReading:
+def read_plate(image: Image.Image, classify: Classify, meta: ReadsCharacters) -> PlateReading:
     """Segment a decoded plate image, classify every character in one call, decode the grammar.
 
     Segmenting works on the image's pixels: its failure is the image's
