@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from lpr.char_finder import CharFinder
 from lpr.detection import DETECTOR_MODEL, Detection, Detector
 from lpr.labels import DEVANAGARI
 from lpr.model import Model
-from lpr.photo_reader import PhotoReading, read_photo
-from lpr.plate_reader import UNREADABLE, read_plate
+from lpr.photo_reader import PhotoReading, read_photo, read_upright
+from lpr.plate_reader import UNREADABLE
+from lpr.readers import PlateReader
 from lpr.repository import locate
 from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.photos import Photo, detector_dataset, open_photos
@@ -84,7 +86,9 @@ def upright_box(photo: Photo) -> Detection:
     return Detection(x0, y0, x1 - x0, y1 - y0, 1.0)
 
 
-def served_models(repository: str | Path, reports: str | Path = REPORTS) -> tuple[Model, Detector]:
+def served_classifier_and_detector(
+    repository: str | Path, reports: str | Path = REPORTS
+) -> tuple[Model, Detector]:
     """The served classifier (:func:`training.evaluation.plates.served_files`) and the shipped detector."""
     from training.evaluation.plates import served_files
 
@@ -93,11 +97,20 @@ def served_models(repository: str | Path, reports: str | Path = REPORTS) -> tupl
     return Model(files.onnx, files.metadata), Detector(detector.onnx, detector.metadata)
 
 
-def reader(detector: Detector, model: Model) -> Callable[[bytes], PhotoReading]:
+def served_models(
+    repository: str | Path, reports: str | Path = REPORTS
+) -> tuple[Model, Detector, CharFinder]:
+    """The served classifier, the shipped detector and the newest character finder."""
+    from training.evaluation.plates import served_finder
+
+    return (*served_classifier_and_detector(repository, reports), served_finder(repository))
+
+
+def reader(detector: Detector, plates: PlateReader) -> Callable[[bytes], PhotoReading]:
     """A photo's bytes read as ``POST /read-plate`` reads them (:func:`lpr.photo_reader.read_photo`)."""
 
     def read(data: bytes) -> PhotoReading:
-        return read_photo(data, detector, model.run, model.metadata)
+        return read_photo(data, detector, plates)
 
     return read
 
@@ -198,7 +211,7 @@ def _no_plate(read: Callable[[bytes], PhotoReading], views: list[Image.Image]) -
 
 
 def _tight_crops(
-    read: Callable[[bytes], PhotoReading], model: Model, data_home: Path, count: int
+    read: Callable[[bytes], PhotoReading], plates_reader: PlateReader, data_home: Path, count: int
 ) -> dict[str, Any]:
     from training.synthesis.plates import generate_plates
 
@@ -208,7 +221,7 @@ def _tight_crops(
         buffer = io.BytesIO()
         plate.image.save(buffer, "PNG")
         reading = read(buffer.getvalue())
-        crop = read_plate(plate.image, model.run, model.metadata)
+        _, crop = read_upright(plate.image, (0, 180), plates_reader)
         first = reading.plates[0] if reading.plates else None
         whole += bool(first and first.box == (0, 0, plate.image.width, plate.image.height))
         same += bool(first and first.reading.labels == crop.labels)
@@ -265,21 +278,24 @@ def run_photo_eval(
 ) -> dict[str, Any]:
     """Every figure of the module docstring, written to ``reports/photos_eval.json`` with the figure."""
     data_home, reports = Path(data_home), Path(reports)
-    model, detector = served_models(repository, reports)
-    read = reader(detector, model)
+    model, detector, finder = served_models(repository, reports)
+    from training.evaluation.plates import served_plate_reader
+
+    plates_reader = served_plate_reader(finder, model)
+    read = reader(detector, plates_reader)
     photos = open_photos(data_home / "plate-photos")
     split = detector_dataset(repository, reports)
     fitted = set(split["fit"])
     val = [p for p in photos if p.path.name in set(split["validation"])]
     fit = [p for p in photos if p.path.name in fitted]
     report = {
-        "model_version": model.metadata.model_version,
+        "model_version": finder.metadata.model_version,
         "detector_version": detector.metadata.model_version,
         "detection_validation": _detection(read, val),
         "detection_fitted": {k: v for k, v in _detection(read, fit).items() if k != "missed"},
         "end_to_end": _end_to_end(read, [p for p in photos if p.text], fitted),
         "no_plate": _no_plate(read, no_plate_views(val, seed)),
-        "tight_crops": _tight_crops(read, model, data_home, tight),
+        "tight_crops": _tight_crops(read, plates_reader, data_home, tight),
     }
     reports.mkdir(parents=True, exist_ok=True)
     write_json(reports / PHOTOS_REPORT, report)

@@ -1,11 +1,12 @@
 """Whole plates read by the service's plate reader and scored: ``lpr-train plates``.
 
-The dataset only has single-character crops, so the plate reader (segmentation
-plus the classifier) is measured on plates composed from the *test* crops
-(:mod:`training.synthesis.plates`): every character on a plate is a real crop
-the model never trained on. Each plate is read by
-:func:`lpr.plate_reader.read_plate`, the very reader behind ``POST /read-plate``,
-so the score is that of the service's answers.
+The dataset only has single-character crops, so the plate reader is measured
+on plates composed from the *test* crops (:mod:`training.synthesis.plates`):
+every character on a plate is a real crop no model trained on. Each plate is
+read as ``POST /read-plate`` reads a tight crop: the served reader
+(:func:`served_plate_reader`), as it is and
+upside down in one pass, the better reading kept
+(:func:`lpr.photo_reader.read_upright`).
 
 NumPy, Pillow, SciPy and ONNX Runtime only (the figure needs matplotlib, imported lazily).
 """
@@ -19,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from lpr.char_finder import FINDER_MODEL, CharFinder
 from lpr.labels import LABELS
 from lpr.model import Model
-from lpr.plate_reader import UNREADABLE, decode, read_plate
+from lpr.photo_reader import read_upright
+from lpr.plate_reader import UNREADABLE, ReadsCharacters, decode
 from lpr.preprocessing import load_file
+from lpr.readers import FinderReader, PlateReader, served_reader
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, ModelFiles, locate
-from lpr.segmentation import segment
 from training.common.outputs import (
     PLATES_EVAL,
     PLATES_EVAL_FOREIGN,
@@ -78,22 +81,24 @@ def _score(plates: Sequence[Plate], readings: Sequence[list[list[str]]]) -> dict
     }
 
 
-def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Read every plate with the service's plate reader (:func:`lpr.plate_reader.read_plate`).
+def evaluate_plates(
+    plates: Sequence[Plate], reader: PlateReader, names: ReadsCharacters
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read every plate with ``reader`` as the service reads a tight crop (both ways up, in one pass).
 
     Scores are given with the plate format (what the service answers) and
-    without it (the segmenter and classifier alone, the same probabilities decoded
-    without the format).
+    without it (the characters found and their names alone, the same
+    probabilities decoded without the format; ``names`` gives them meaning).
     """
     per_plate: list[dict[str, Any]] = []
     raw_readings: list[list[list[str]]] = []
     seconds: list[float] = []
     for index, plate in enumerate(plates):
         started = time.perf_counter()
-        reading = read_plate(plate.image, model.run, model.metadata)
+        _, reading = read_upright(plate.image, (0, 180), reader)
         read = reading.labels
         seconds.append(time.perf_counter() - started)
-        raw = decode(reading.segmentation, reading.probabilities, model.metadata, use_grammar=False)
+        raw = decode(reading.segmentation, reading.probabilities, names, use_grammar=False)
         raw_readings.append(raw.labels)
         per_plate.append(
             {
@@ -110,6 +115,7 @@ def evaluate_plates(plates: Sequence[Plate], model: Model) -> tuple[dict[str, An
                     for letter, read_char in _foreign_reads(plate, reading)
                 ],
                 "segmented_right": [len(r) for r in read] == [len(r) for r in plate.rows],
+                "boxes": [list(c.box) for c in reading.characters],
                 "sources": plate.sources,
                 "params": plate.params,
             }
@@ -181,7 +187,7 @@ def _foreign_summary(per_plate: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def plates_figure(
     plates: Sequence[Plate], results: Sequence[dict[str, Any]], out: Path, columns: int = 3, shown: int = 12
 ) -> Path:
-    """Some plates with the boxes the segmenter found and what was read (wrong readings first)."""
+    """Some plates with the characters' boxes the reader found and what was read (wrong readings first)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,17 +203,14 @@ def plates_figure(
         ax.axis("off")
     for ax, index in zip(axes.ravel(), chosen, strict=False):
         plate, result = plates[index], results[index]
-        segmentation = segment(plate.image)
         ax.imshow(plate.image)
-        for row in segmentation.rows:
-            for glyph in row:
-                x, y, w, h = glyph.box
-                ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=1.2))
+        for x, y, w, h in result["boxes"]:
+            ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=1.2))
         truth = " / ".join(" ".join(row) for row in result["truth"])
         read = " / ".join(" ".join(row) for row in result["read"])
         mark = "ok" if result["correct"] else "WRONG"
         ax.set_title(f"#{index} {mark}\ntrue {truth}\nread {read}", fontsize=8, family="monospace")
-    fig.suptitle("Synthetic plates from held-out test crops: segmenter's boxes (yellow) and readings")
+    fig.suptitle("Synthetic plates from held-out test crops: the characters found (yellow) and readings")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
@@ -240,6 +243,17 @@ def crop_by_crop(
             sum(all(right[s] for row in plate.sources for s in row) for plate in plates) / len(plates), 4
         ),
     }
+
+
+def served_finder(repository: str | Path) -> CharFinder:
+    """The newest character finder in the repository: what ``/read-plate`` reads plates with."""
+    files = locate(repository, FINDER_MODEL)
+    return CharFinder(files.onnx, files.metadata)
+
+
+def served_plate_reader(finder: CharFinder, model: Model) -> FinderReader:
+    """The plate reader ``/read-plate`` serves (:func:`lpr.readers.served_reader`), outside the service."""
+    return served_reader(finder, model.run, model.metadata)
 
 
 def served_files(repository: str | Path, reports: str | Path = REPORTS) -> ModelFiles:
@@ -284,7 +298,9 @@ def run_plate_eval(
         model_file = served.relative
     crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
     plates = list(generate_plates(crop_source, count=count, seed=seed, foreign=foreign))
-    summary, per_plate = evaluate_plates(plates, model)
+    finder = served_finder(repository)
+    plate_reader = served_plate_reader(finder, model)
+    summary, per_plate = evaluate_plates(plates, plate_reader, plate_reader.names)
     summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model)
     command = f"lpr-train plates --data {data.as_posix()}"
     if repository.resolve() != DEFAULT_REPOSITORY.resolve():
@@ -296,6 +312,7 @@ def run_plate_eval(
         command += f" --foreign {foreign:g}"
     report = {
         "model": model.metadata.model_version,
+        "reader": finder.metadata.model_version,
         "model_file": model_file,
         "crops": split,
         "seed": seed,

@@ -4,7 +4,7 @@ Synthetic plates are composed from clean crops; real plates are painted by
 hand, worn, bolted and seen at an angle, and that is where users live. Each
 transcribed plate of ``plate-photos/`` (:mod:`training.data.plate_texts`) is
 read through :func:`lpr.photo_reader.read_photo`, the service's own path,
-with the served classifier and the shipped detector:
+with the served character finder and the shipped detector:
 
 * **crop**: the plate cut at its labelled box from the upright photo, sent as
   a PNG file: a tight crop, as a user who cut the plate out would send it
@@ -31,13 +31,15 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from lpr.photo_reader import PhotoReading
-from training.common.outputs import REPORTS, write_json
+from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.photos import Photo, detector_dataset
 from training.data.plate_texts import SPLITS, RealPlate, Symbol, real_plates
 from training.evaluation.photo_eval import reader, served_models, upright_box
+from training.evaluation.plates import served_plate_reader
 
 #: ``reports/real_plates_eval.json`` for the held-out plates, ``real_plates_eval_<split>.json`` otherwise.
 REAL_PLATES_REPORT = "real_plates_eval.json"
+REAL_PLATES_FIGURE = "real_plates_examples.png"
 #: ``--split``: one of the plates' splits, or every transcribed plate.
 CHOICES = ("validation", "fit", "all")
 #: The two ways a plate is read: its tight crop, its whole photo.
@@ -112,6 +114,9 @@ def read_way(
         "confident": sum(r["confident"] for r in rows),
         "confident_and_wrong": sum(r["confident"] and not r["exact"] for r in rows),
         "no_plate_found": sum(r["read_text"] is None for r in rows),
+        # Read the right way up, as far as the text tells: at least half its in-class symbols right in
+        # place (a plate read upside down or sideways gets next to none).
+        "right_way_up": sum(2 * r["in_class_right"] >= r["in_class_symbols"] > 0 for r in rows),
         "per_plate": rows,
     }
 
@@ -120,9 +125,9 @@ def served_reader(
     repository: str | Path, reports: str | Path = REPORTS
 ) -> tuple[Callable[[bytes], PhotoReading], dict[str, str]]:
     """``read_photo`` with the served classifier and the shipped detector, and their versions."""
-    model, detector = served_models(repository, reports)
-    versions = {"model": model.metadata.model_version, "detector": detector.metadata.version}
-    return reader(detector, model), versions
+    model, detector, finder = served_models(repository, reports)
+    versions = {"model": finder.metadata.model_version, "detector": detector.metadata.version}
+    return reader(detector, served_plate_reader(finder, model)), versions
 
 
 def evaluate_plates(read: Callable[[bytes], PhotoReading], plates: Sequence[RealPlate]) -> dict[str, Any]:
@@ -155,7 +160,51 @@ def run_real_plates(
     }
     reports.mkdir(parents=True, exist_ok=True)
     write_json(reports / report_name(split), report)
+    if split == "validation":
+        real_plates_figure(read, chosen, figures_dir(reports) / REAL_PLATES_FIGURE)
     return report
+
+
+def real_plates_figure(
+    read: Callable[[bytes], PhotoReading], plates: Sequence[RealPlate], out: Path, shown: int = 12
+) -> Path:
+    """Held-out plate crops turned the way the reader read them, its boxes and its reading; failures first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    rows_read = [(plate, read(crop_bytes(plate.photo))) for plate in plates]
+    scored = [(plate, reading, _row(plate, reading)) for plate, reading in rows_read]
+    ordered = [s for s in scored if not s[2]["exact"]] + [s for s in scored if s[2]["exact"]]
+    chosen = ordered[:shown]
+    columns = 4
+    grid = (len(chosen) + columns - 1) // columns
+    fig, axes = plt.subplots(grid, columns, figsize=(4 * columns, 3.4 * grid), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (plate, reading, row) in zip(axes.ravel(), chosen, strict=False):
+        with Image.open(io.BytesIO(crop_bytes(plate.photo))) as image:
+            ax.imshow(image.convert("RGB"))
+        best = reading.plates[0] if reading.plates else None
+        for character in best.reading.characters if best else []:
+            x, y, w, h = character.box
+            colour = "lime" if not character.unknown else "orange"
+            ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor=colour, linewidth=1.2))
+        mark = "exact" if row["exact"] else "WRONG"
+        confident = ", confident" if row["confident"] else ""
+        ax.set_title(
+            f"{mark}{confident}\ntrue {' '.join(row['expected'])}\nread {' '.join(row['read'])}",
+            fontsize=8,
+            family="monospace",
+        )
+    fig.suptitle("Held-out real plates (crops at their box): characters found and read; failures first")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -170,6 +219,7 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(
             f"{way:>5}: exact {r['exact']}/{r['plates']}, in-class symbols right in place "
             f"{r['in_class_right']}/{r['in_class_symbols']} ({share:.0%}), confident {r['confident']}, "
-            f"confident and wrong {r['confident_and_wrong']}, no plate found {r['no_plate_found']}"
+            f"confident and wrong {r['confident_and_wrong']}, no plate found {r['no_plate_found']}, "
+            f"right way up {r['right_way_up']}"
         )
     return "\n".join(lines)

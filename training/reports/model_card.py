@@ -32,6 +32,7 @@ from training.reports.calibration_section import (
     sources_section,
 )
 from training.reports.plates_section import PLATES_TITLE, photos_section, plates_section
+from training.reports.real_plates_section import real_plates_section
 from training.reports.template import fill, shown
 
 HEADLINE_COLUMNS = (
@@ -269,6 +270,7 @@ def write_card(
             "sources_section": sources_section(shipped, reports),
             "plates_section": plates_section(reports),
             "photos_section": photos_section(reports),
+            "real_plates_section": real_plates_section(reports),
         },
     )
     reports.mkdir(parents=True, exist_ok=True)
@@ -298,7 +300,9 @@ def refresh_card(repository: str | Path = DEFAULT_REPOSITORY, reports: str | Pat
     fresh = {
         REFRESHED[0][0]: calibration_section(shipped, _int8_record(repository, shipped_files, reports)),
         REFRESHED[1][0]: sources_section(shipped, reports),
-        REFRESHED[2][0]: f"{plates_section(reports)}\n\n{photos_section(reports)}",
+        REFRESHED[2][
+            0
+        ]: f"{plates_section(reports)}\n\n{real_plates_section(reports)}\n\n{photos_section(reports)}",
     }
     text = card.read_text()
     for begin, end in REFRESHED:

@@ -24,31 +24,23 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY
-from training.common.outputs import REPORTS
+from lpr.repository import DEFAULT_MODEL
+from training.cli.finder import FINDER_COMMANDS
+from training.cli.options import (
+    DATA_HELP,
+    PHOTOS_DATA_HELP,
+    Adder,
+)
+from training.cli.options import (
+    models_option as _models,
+)
+from training.cli.options import (
+    reports_option as _reports,
+)
 from training.data.dataset import DATA_HOME
 from training.fitting.recipes import RECIPES, SHIPPED
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPOSITORY_HELP = (
-    "model repository, laid out <name>/<version>/model.{onnx,json} (default: the checkout's models/)"
-)
-REPORTS_HELP = "reports folder (default: the checkout's reports/)"
-DATA_HELP = "dataset root (default: ../shared/data/<name>, the dataset name the model's metadata records)"
-PHOTOS_DATA_HELP = "data home holding plate-photos/ and lpr/"
-
-#: ``sub.add_parser``'s result: one sub-command's parser.
-Parser = argparse.ArgumentParser
-Adder = Callable[..., Parser]
-
-
-def _models(parser: Parser) -> None:
-    parser.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
-
-
-def _reports(parser: Parser) -> None:
-    parser.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
 
 
 def _refresh_card(models: str, reports: str) -> None:
@@ -372,6 +364,7 @@ COMMANDS: dict[str, tuple[Callable[[Adder], None], Callable[[argparse.Namespace]
     "photos": (_photos_arguments, _photos),
     "real-plates": (_real_plates_arguments, _real_plates),
     "preprocess": (_preprocess_arguments, _preprocess),
+    **FINDER_COMMANDS,
 }
 
 

@@ -1,0 +1,28 @@
+"""What several ``lpr-train`` sub-commands declare alike: the repository, the reports, the data."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from lpr.repository import DEFAULT_REPOSITORY
+from training.common.outputs import REPORTS
+
+REPOSITORY_HELP = (
+    "model repository, laid out <name>/<version>/model.{onnx,json} (default: the checkout's models/)"
+)
+REPORTS_HELP = "reports folder (default: the checkout's reports/)"
+DATA_HELP = "dataset root (default: ../shared/data/<name>, the dataset name the model's metadata records)"
+PHOTOS_DATA_HELP = "data home holding plate-photos/ and lpr/"
+
+#: ``sub.add_parser``'s result: one sub-command's parser.
+Parser = argparse.ArgumentParser
+Adder = Callable[..., Parser]
+
+
+def models_option(parser: Parser) -> None:
+    parser.add_argument("--models", default=str(DEFAULT_REPOSITORY), help=REPOSITORY_HELP)
+
+
+def reports_option(parser: Parser) -> None:
+    parser.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
