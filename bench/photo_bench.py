@@ -5,7 +5,7 @@ size and stored as a JPEG (quality 90), the way a phone hands it over. Two
 things are timed in one run, on the same bytes:
 
 * **photo**: :func:`lpr.photo_reader.read_photo` with the shipped detector and
-  classifier, in the service's session settings: reduced decode, detection,
+  character finder, in the service's session settings: reduced decode, detection,
   full-size decode only where the plate needs it, reading;
 * **decode**: ``Image.open(...).convert("RGB")``, a plain full Pillow decode, the
   floor any reader of the whole photo pays.
@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lpr.char_finder import CharFinder
 from lpr.detection import Detector
-from lpr.model import Model
 from lpr.photo_reader import PhotoReading, read_photo
+from lpr.readers import FinderReader
 from lpr.repository import DEFAULT_REPOSITORY
 from service.config import Settings
 from training.common.timing import time_calls
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 0.3 if args.quick else args.seconds
 
     settings = Settings()
-    model = Model(*settings.model_files(), intra_op_threads=settings.intra_op_threads)
+    finder = CharFinder(*settings.finder_files(), intra_op_threads=settings.intra_op_threads)
+    plates = FinderReader(finder)
     detector = Detector(*settings.detector_files(), intra_op_threads=settings.intra_op_threads)
     (source,) = held_out_photos(1)
     rows: list[dict[str, Any]] = []
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         data = photo_of(mp, source)
 
         def photo(data: bytes = data) -> PhotoReading:
-            return read_photo(data, detector, model.run, model.metadata)
+            return read_photo(data, detector, plates)
 
         def decode(data: bytes = data) -> object:
             with Image.open(io.BytesIO(data)) as image:
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "slope": round(slope, 3),
         "target_ratio": TARGET_RATIO,
-        "model": model.metadata.model_version,
+        "model": finder.metadata.model_version,
         "detector": detector.metadata.model_version,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,7 @@ def load_crops(max_upload_bytes: int) -> tuple[list[Crop], list[str]]:
     Returns the crops and the names left out: a crop the model misclassifies
     would make a "wrong answer" mean nothing about the server.
     """
+    from lpr.char_finder import CharFinder
     from lpr.detection import Detector
     from lpr.model import Model
     from service.config import Settings
@@ -102,7 +103,8 @@ def load_crops(max_upload_bytes: int) -> tuple[list[Crop], list[str]]:
         raise SystemExit(f"no crops under {TEST_CROPS}")
     settings = Settings(max_upload_bytes=max_upload_bytes)
     detector = Detector(*settings.detector_files())
-    engine = InferenceEngine(Model(*settings.model_files()), detector, settings, Metrics())
+    finder = CharFinder(*settings.finder_files())
+    engine = InferenceEngine(Model(*settings.model_files()), detector, finder, settings, Metrics())
     try:
         outcomes = engine.classify_files([data for _, data, _ in candidates])
     finally:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lpr.char_finder import FINDER_MODEL
 from lpr.detection import DETECTOR_MODEL
 from lpr.model import ModelLoadError
 from lpr.repository import SERVED_MODEL, locate
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     )
     detector_version: str | None = Field(
         None, description="Version of the plate detector; unset = the newest in the repository."
+    )
+    finder_name: str = Field(
+        FINDER_MODEL,
+        description="Character finder that /read-plate reads every plate with, from the repository.",
+    )
+    finder_version: str | None = Field(
+        None, description="Version of the character finder; unset = the newest in the repository."
     )
     max_batch_files: int = Field(64, ge=1, description="Most files accepted by one /predict/batch request.")
     max_upload_bytes: int = Field(5 * MIB, ge=1, description="Largest single image accepted, in bytes.")
@@ -224,6 +232,14 @@ class Settings(BaseSettings):
             files = locate(self.resolve(self.model_repository), self.detector_name, self.detector_version)
         except FileNotFoundError as exc:
             raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_DETECTOR_NAME") from exc
+        return files.onnx, files.metadata
+
+    def finder_files(self) -> tuple[Path, Path]:
+        """The character finder's ONNX file and metadata, from the repository."""
+        try:
+            files = locate(self.resolve(self.model_repository), self.finder_name, self.finder_version)
+        except FileNotFoundError as exc:
+            raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_FINDER_NAME") from exc
         return files.onnx, files.metadata
 
     @property

@@ -1,10 +1,10 @@
 """The service's one way to the model: every route's inference goes through :class:`InferenceEngine`.
 
 The engine is where requests meet the models. It holds one runner per loaded
-model (:mod:`service.runner`): the character classifier (:attr:`~InferenceEngine.classifier`)
-and the plate detector (:attr:`~InferenceEngine.detector`), each owning its session and
-worker thread and counting its callers; every inference of every route goes through one of
-them. The engine knows three jobs:
+model (:mod:`service.runner`): the character classifier (:attr:`~InferenceEngine.classifier`),
+the plate detector (:attr:`~InferenceEngine.detector`) and the character finder
+(:attr:`~InferenceEngine.finder`), each owning its session and worker thread and counting
+its callers; every inference of every route goes through one of them. The engine knows three jobs:
 
 * :meth:`~InferenceEngine.predict`: one crop. A small crop is prepared on the
   event loop (cheaper than a hop to a thread); its inference goes to the
@@ -19,7 +19,7 @@ them. The engine knows three jobs:
   two cores.
 * :meth:`~InferenceEngine.read_plate`: a photo or a plate, through the one photo reader
   (:func:`lpr.photo_reader.read_photo`): plates found by the detector's runner, their
-  characters read by the classifier's.
+  characters found and named by the finder's, one call per plate for every turn read.
 
 Every client mistake comes out as an :class:`~service.errors.APIError` (4xx);
 images classified and refused are counted here, so no route can forget to.
@@ -37,17 +37,19 @@ import numpy as np
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
+from lpr.char_finder import CharFinder
 from lpr.confidence import rank
 from lpr.detection import Detector
 from lpr.model import Model
 from lpr.photo_reader import read_photo
 from lpr.preprocessing import InputSpec, inputs_into
+from lpr.readers import served_reader
 from service.batching import BatcherClosed, MicroBatcher
 from service.config import Settings
 from service.errors import APIError, image_errors
 from service.metrics import Metrics
 from service.plate_schemas import plate_answer
-from service.runner import DetectorRunner, Runner
+from service.runner import DetectorRunner, FinderRunner, Runner
 from service.uploads import decode_whiteness, open_upload, prepare
 
 logger = logging.getLogger("service.engine")
@@ -63,7 +65,9 @@ INLINE_PIXELS = 512 * 512
 class InferenceEngine:
     """The loaded models' runners, the batcher, and the three jobs the routes ask of them."""
 
-    def __init__(self, model: Model, detector: Detector, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, model: Model, detector: Detector, finder: CharFinder, settings: Settings, metrics: Metrics
+    ) -> None:
         self.model = model
         self.metadata = model.metadata
         self.settings = settings
@@ -72,6 +76,10 @@ class InferenceEngine:
         self.classifier = Runner("characters", model.metadata, model.run, observe=metrics.observe_inference)
         #: The plate detector's runner (what the photo reader asks for plates).
         self.detector = DetectorRunner(detector)
+        #: The character finder's runner, and the plate reader on it (characters named as the
+        #: finder's metadata says: by its own head, or by the classifier's runner).
+        self.finder = FinderRunner(finder)
+        self.plate_reader = served_reader(finder, self.classifier.run, model.metadata, heads=self.finder.run)
         max_batch = settings.batch_max_size if settings.batching else 1
         self.batcher = MicroBatcher(
             self.classifier,
@@ -95,16 +103,19 @@ class InferenceEngine:
         model.warm_up(batch_sizes=(1, settings.batch_max_size, settings.max_batch_files))
         detector = Detector(*settings.detector_files(), intra_op_threads=settings.intra_op_threads)
         detector.warm_up()
-        engine = cls(model, detector, settings, metrics)
+        finder = CharFinder(*settings.finder_files(), intra_op_threads=settings.intra_op_threads)
+        finder.warm_up()
+        engine = cls(model, detector, finder, settings, metrics)
         engine._ready.set()
         meta = model.metadata
         metrics.model_info.labels(meta.name, meta.version, model.sha256).set(1)
         metrics.ready.set(1)
         logger.info(
-            "serving %s from %s, plates found by %s",
+            "serving %s from %s, plates found by %s, read by %s",
             meta.model_version,
             model.model_path,
             detector.metadata.model_version,
+            finder.metadata.model_version,
         )
         return engine
 
@@ -162,11 +173,11 @@ class InferenceEngine:
         # cannot process is the client's (4xx); a model's failure passes through (500).
         settings = self.settings
         open_upload(data, max_bytes=settings.max_photo_bytes, max_pixels=settings.max_photo_pixels)
-        # The plate counts as the classifier's caller throughout, so a lone /predict beside it
+        # The plate counts as the classifier's caller throughout too, so a lone /predict beside it
         # hands its image over instead of running inline.
-        with self.classifier.caller(), image_errors():
-            photo = read_photo(data, self.detector, self.classifier.run, self.metadata)
-        versions = self.metadata.model_version, self.detector.metadata.model_version
+        with self.finder.caller(), self.classifier.caller(), image_errors():
+            photo = read_photo(data, self.detector, self.plate_reader)
+        versions = self.finder.metadata.model_version, self.detector.metadata.model_version
         return plate_answer(photo, filename, *versions)
 
     def classify_files(self, files: Sequence[bytes]) -> list[Outcome]:
@@ -240,7 +251,7 @@ class InferenceEngine:
         info = self.model.info()
         info["runtime"]["ready"] = self.ready
         info["runtime"]["batching"] = self.batcher.info()
-        info["runtime"]["runners"] = [self.classifier.info(), self.detector.info()]
+        info["runtime"]["runners"] = [self.classifier.info(), self.detector.info(), self.finder.info()]
         return info
 
     def close(self) -> None:
@@ -249,6 +260,7 @@ class InferenceEngine:
         self.batcher.close()
         self.classifier.close()
         self.detector.close()
+        self.finder.close()
 
 
 def _inputs(grays: list[np.ndarray], spec: InputSpec, out: np.ndarray) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from lpr.char_finder import CharFinder
 from lpr.detection import Detection, Detector, DetectorMetadata
 
 
@@ -137,3 +138,11 @@ class DetectorRunner(Runner):
         """The plates in an upright image, best first (:meth:`lpr.detection.Detector.detect`)."""
         with self.caller():
             return self.detector.detect(image, min_score, heads=self.run)
+
+
+class FinderRunner(Runner):
+    """The character finder's runner: every plate's characters found, both ways up, in one call."""
+
+    def __init__(self, finder: CharFinder) -> None:
+        super().__init__("plate-characters", finder.metadata, finder.heads)
+        self.finder = finder

@@ -215,6 +215,7 @@ def test_model_lists_one_runner_per_model_and_what_went_through_each(
     plate.image.save(buffer, "PNG")
     characters = json.loads(settings.model_files()[1].read_text())
     detector = json.loads(settings.detector_files()[1].read_text())
+    finder = json.loads(settings.finder_files()[1].read_text())
     with make_client() as fresh:
 
         def runners() -> dict[str, dict]:
@@ -224,6 +225,7 @@ def test_model_lists_one_runner_per_model_and_what_went_through_each(
         assert [(r["role"], r["name"], r["version"]) for r in start.values()] == [
             ("characters", characters["name"], characters["version"]),
             ("plates", detector["name"], detector["version"]),
+            ("plate-characters", finder["name"], finder["version"]),
         ]
         assert all(r["calls"] == r["images"] == r["active"] == 0 for r in start.values()), "warm-up counts"
         predict(fresh, samples["8"])
@@ -231,13 +233,16 @@ def test_model_lists_one_runner_per_model_and_what_went_through_each(
         assert fresh.post("/predict/batch", files=files).status_code == 200
         crops = runners()
         assert crops["characters"]["images"] == 5 and crops["characters"]["calls"] >= 2
-        assert crops["plates"]["calls"] == 0
+        assert crops["plates"]["calls"] == crops["plate-characters"]["calls"] == 0
         read = fresh.post("/read-plate", files={"file": ("p.png", buffer.getvalue(), "image/png")})
         assert read.status_code == 200 and read.json()["text"] == plate.text
         after = runners()
         metrics = fresh.get("/metrics").text
-    assert after["plates"]["calls"] == after["plates"]["images"] >= 1
-    assert after["characters"]["images"] > crops["characters"]["images"], "the plate's characters"
+    assert after["plates"]["calls"] == after["plates"]["images"] == 1
+    # A tight crop is read in one finder call: the plate as it is and upside down, one batch.
+    assert (after["plate-characters"]["calls"], after["plate-characters"]["images"]) == (1, 2)
+    if finder["naming"] == "classifier":  # then every character found is named in one more call
+        assert after["characters"]["calls"] == crops["characters"]["calls"] + 1
     assert all(r["active"] == 0 for r in after.values())
     # The inference metrics are the classifier runner's own timing: the same images.
     assert f"lpr_model_inference_batch_size_sum {float(after['characters']['images'])}" in metrics

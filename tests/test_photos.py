@@ -17,9 +17,8 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from lpr.detection import DETECTOR_MODEL, HEAD, Detection, DetectorSpec, decode, iou, letterbox
-from lpr.photo_reader import _box_mapper, _unturn, _unwarp
+from lpr.photo_reader import _box_mapper, _unturn
 from lpr.plate_reader import Box
-from lpr.rectify import straighten
 from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.plate_schemas import PlateReading
 from training.common.records import load_record
@@ -111,42 +110,6 @@ def test_a_box_read_in_a_turned_crop_maps_back_to_the_image(rotation: int) -> No
     to_image = _box_mapper(lambda p: _unturn(p, rotation, image.width, image.height), (250, 50), 0.5)
     box = to_image(Box(x0, y0, x1 - x0, y1 - y0))
     assert box == Box(500 + 80, 100 + 240, 60, 120)
-
-
-def test_a_box_read_on_a_straightened_plate_maps_back_through_the_perspective() -> None:
-    """Straightening is Pillow's quad warp; its inverse puts a character back where it was painted."""
-    crop = Image.new("L", (400, 300), 0)
-    corners = np.array([[60.0, 40.0], [330.0, 70.0], [350.0, 250.0], [40.0, 230.0]])  # a plate at an angle
-    ImageDraw.Draw(crop).polygon([tuple(c) for c in corners], fill=80)
-    mark = np.array([[150.0, 120.0], [200.0, 120.0], [200.0, 180.0], [150.0, 180.0]])
-    ImageDraw.Draw(crop).polygon([tuple(c) for c in mark], fill=255)
-    quad = np.concatenate([corners[0], corners[3], corners[2], corners[1]])
-    flat = crop.transform((270, 190), Image.Transform.QUAD, tuple(quad.tolist()), Image.Resampling.NEAREST)
-    ys, xs = np.nonzero(np.asarray(flat) == 255)
-    centre = np.array([[xs.mean() + 0.5, ys.mean() + 0.5]])
-    assert np.allclose(_unwarp(centre, corners, flat.width, flat.height), [[175, 150]], atol=3)
-    plate_corners = np.array([[0.0, 0.0], [270.0, 0.0], [270.0, 190.0], [0.0, 190.0]])
-    assert np.allclose(_unwarp(plate_corners, corners, flat.width, flat.height), corners)
-
-
-def test_straightening_cuts_the_red_plate_out_upright_and_level() -> None:
-    """A red plate turned 20° on grey, white strokes on it: cut out, long side level, nothing grey left."""
-    plate = Image.new("RGB", (240, 140), (190, 30, 40))
-    draw = ImageDraw.Draw(plate)
-    for x in range(30, 210, 45):  # characters filling the plate's height, as painted ones do
-        draw.rectangle([x, 22, x + 20, 118], fill=(245, 245, 245))
-    scene = Image.new("RGB", (500, 400), (120, 120, 120))
-    turned = plate.rotate(20, expand=True, fillcolor=(120, 120, 120))
-    scene.paste(turned, (100, 80))
-    inner = (100, 80, 100 + turned.width, 80 + turned.height)
-    straight = straighten(scene, inner)
-    assert straight is not None
-    width, height = straight.image.size
-    assert abs(width / height - 240 / 140) < 0.15 and abs(width - 240) < 20
-    pixels = np.asarray(straight.image).astype(int)
-    grey = (abs(pixels[..., 0] - 120) < 12) & (abs(pixels[..., 1] - 120) < 12)
-    assert grey.mean() < 0.05
-    assert straighten(Image.new("RGB", (300, 200), (120, 120, 120)), (50, 50, 250, 150)) is None
 
 
 # -- the photos and their split ------------------------------------------------------------------

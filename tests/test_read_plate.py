@@ -185,13 +185,15 @@ class _Broken:
 
 def test_the_reader_blames_the_image_for_its_pixels_and_never_for_a_model() -> None:
     """The core raises its own error where pixels cannot be processed; a model's failure is not that."""
+    from lpr.char_finder import FINDER_MODEL, CharFinder
     from lpr.detection import Detection
     from lpr.errors import UnreadableImage
-    from lpr.model import ModelMetadata
     from lpr.photo_reader import read_photo
     from lpr.preprocessing import ImageError
+    from lpr.readers import FinderReader
 
-    meta = ModelMetadata.load(locate(ROOT / "models", SERVED_MODEL).metadata)
+    files = locate(ROOT / "models", FINDER_MODEL)
+    broken = FinderReader(CharFinder(files.onnx, files.metadata), heads=_Broken().run)
     plate = next(generate_plates(TEST_CROPS, count=1, seed=DEFAULT_SEED)).image
 
     class Whole:  # finds one plate filling the image
@@ -200,16 +202,16 @@ def test_the_reader_blames_the_image_for_its_pixels_and_never_for_a_model() -> N
 
     truncated = encode(Image.new("RGB", (300, 100), PLATE_RED), "PNG")[:60]
     with pytest.raises(ImageError) as info:
-        read_photo(truncated, Whole(), _Broken().run, meta)
+        read_photo(truncated, Whole(), broken)
     assert isinstance(info.value, UnreadableImage) and info.value.code == "corrupt"
     garbled = png(plate)[:-40]  # the header and most pixels are there; the stream ends early
     with pytest.raises(ImageError):
-        read_photo(garbled, Whole(), _Broken().run, meta)
+        read_photo(garbled, Whole(), broken)
     with pytest.raises(RuntimeError, match="the model failed") as failed:
-        read_photo(png(plate), Whole(), _Broken().run, meta)
+        read_photo(png(plate), Whole(), broken)
     assert not isinstance(failed.value, ImageError)
     with pytest.raises(RuntimeError, match="the model failed"):
-        read_photo(png(plate), _Broken(), _Broken().run, meta)
+        read_photo(png(plate), _Broken(), broken)
 
 
 def test_a_model_that_fails_is_the_services_500_not_the_clients_4xx(
@@ -269,11 +271,11 @@ def test_the_shipped_plate_evaluation() -> None:
 
 
 def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Path) -> None:
-    """``lpr-train plates`` scores what :func:`lpr.plate_reader.read_plate` answers, and writes its
-    report and figure to the reports folder it is given, nothing into the model repository."""
+    """``lpr-train plates`` scores what the served plate reader answers for a tight crop, and writes
+    its report and figure to the reports folder it is given, nothing into the model repository."""
     from lpr.model import Model
-    from lpr.plate_reader import read_plate
-    from training.evaluation.plates import run_plate_eval, served_files
+    from lpr.photo_reader import read_upright
+    from training.evaluation.plates import run_plate_eval, served_files, served_finder, served_plate_reader
 
     repository = ROOT / "models"
     before = sorted(p.relative_to(repository) for p in repository.rglob("*"))
@@ -283,13 +285,14 @@ def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Pat
     assert sorted(p.relative_to(repository) for p in repository.rglob("*")) == before
     assert json.loads((tmp_path / "plates_eval.json").read_text()) == report
 
+    finder = served_finder(repository)
     served = served_files(repository)
-    model = Model(served.onnx, served.metadata)
+    reader = served_plate_reader(finder, Model(served.onnx, served.metadata))
     wrong = {e["index"]: e["read"] for e in report["errors"]}
     for index, plate in enumerate(generate_plates(TEST_CROPS, count=8, seed=DEFAULT_SEED)):
-        read = read_plate(plate.image, model.run, model.metadata).labels
+        read = read_upright(plate.image, (0, 180), reader)[1].labels
         assert read == wrong.get(index, plate.rows)
-    assert report["model"] == model.metadata.model_version
+    assert report["reader"] == finder.metadata.model_version
 
 
 def _read_right_alone(client: TestClient, plate: Plate) -> bool:
