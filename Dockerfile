@@ -27,8 +27,10 @@ RUN pip install --no-cache-dir .
 # The model repository's served model (int8) and its float32 twin (LPR_MODEL_NAME=lpr-default).
 COPY models/lpr-default-int8/ models/lpr-default-int8/
 COPY models/lpr-default/ models/lpr-default/
-# The plate detector /read-plate runs on every image (photos and tight crops alike).
+# The plate detector /read-plate runs on every image (photos and tight crops alike), and the
+# character finder that reads every plate it finds.
 COPY models/plate-detector/ models/plate-detector/
+COPY models/char-finder/ models/char-finder/
 RUN useradd --system --uid 10001 --no-create-home lpr
 USER lpr
 EXPOSE 8000

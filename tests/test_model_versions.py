@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from conftest import SHARED
 
+from lpr.char_finder import FINDER_MODEL
 from lpr.labels import LABELS
 from lpr.metadata import CALIBRATION_FIELDS, SERVING_FIELDS, ServedMetadata, VersionExistsError, write_version
 from lpr.model import Model, ModelLoadError
 from lpr.repository import DEFAULT_REPOSITORY, METADATA_FILE, MODEL_FILE, locate, versions
 from training.cli import _parser, main
-from training.common.records import RECORDS
+from training.common.records import RECORDS, record_path
 
 SHIPPED = locate(DEFAULT_REPOSITORY, "lpr-default", "1.5.0")
 #: Everything a served model.json may hold: serving settings, provenance, headline test figures.
@@ -73,8 +74,9 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _reading_commands(models: Path, reports: Path, run: Path) -> dict[str, list[str]]:
-    """The cheapest real call of every command that takes ``--models`` and does not ship."""
+def _reading_commands(models: Path, reports: Path, run: Path, finder_run: Path) -> dict[str, list[str]]:
+    """The cheapest real call of every command that takes ``--models`` and does not ship (``finder``
+    ships only with its ``ship`` action)."""
     data = str(SHARED / "data")
     where = ["--models", str(models), "--reports", str(reports)]
     return {
@@ -82,6 +84,7 @@ def _reading_commands(models: Path, reports: Path, run: Path) -> dict[str, list[
         "photos": ["photos", "--data", data, *where],
         "real-plates": ["real-plates", "--data", data, *where],
         "card": ["card", "--default", str(run), *where],
+        "finder": ["finder", "calibrate", "--run", str(finder_run), "--data", data, *where],
     }
 
 
@@ -99,7 +102,15 @@ def test_no_command_but_shipping_changes_a_shipped_version(tmp_path: Path) -> No
     run.mkdir()
     per_class = {label: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1} for label in LABELS}
     (run / "metrics.json").write_text(json.dumps({"per_class": per_class}))
-    commands = _reading_commands(models, reports, run)
+    finder_run = tmp_path / "finder-run"  # the shipped finder as a run to calibrate again
+    finder_run.mkdir()
+    shipped_finder = locate(DEFAULT_REPOSITORY, FINDER_MODEL)
+    shutil.copyfile(shipped_finder.onnx, finder_run / "model.onnx")
+    shutil.copyfile(
+        record_path(FINDER_MODEL, shipped_finder.version, DEFAULT_REPOSITORY.parent / "reports"),
+        finder_run / "record.json",
+    )
+    commands = _reading_commands(models, reports, run, finder_run)
     assert takes_models - SHIPPING == set(commands), "a new command that takes --models: add it here"
     assert {"quantize", "calibrate"} <= set(subcommands) - takes_models
     before = _snapshot(models)

@@ -32,7 +32,8 @@ def _sets(reports: Path) -> list[str]:
         rows += [_row("held-out plates, cut at their box", held["crop"])]
         rows += [_row("the same plates, whole photos", held["photo"])]
     if every:
-        rows += [_row("every transcribed photo (fitted bikes included)", every["photo"])]
+        rows += [_row("every transcribed plate (fitted bikes included), cut at its box", every["crop"])]
+        rows += [_row("every transcribed plate, whole photos", every["photo"])]
     return rows
 
 
