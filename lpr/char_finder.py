@@ -26,10 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lpr.hashing import sha256_file
 from lpr.labels import DEVANAGARI, LABELS
-from lpr.model import ModelLoadError, read_metadata
-from lpr.onnx import session
+from lpr.model import ModelLoadError, checked_session, optional_float, read_metadata
 
 #: The repository name of the character finder.
 FINDER_MODEL = "char-finder"
@@ -161,10 +159,6 @@ def decode(head: np.ndarray, spec: FinderSpec, boxed: Letterboxed, floor: float 
     return found
 
 
-def _optional(block: dict[str, Any], key: str) -> float | None:
-    return float(block[key]) if key in block else None
-
-
 @dataclass(frozen=True)
 class FinderMetadata:
     """The parts of the finder's ``model.json`` that inference relies on."""
@@ -221,8 +215,8 @@ class FinderMetadata:
                 naming=str(raw.get("naming", "finder")),
                 temperature=float(calibration.get("temperature", 1.0)),
                 threshold=float(calibration.get("threshold", 0.0)),
-                letter_threshold=_optional(calibration, "letter_threshold"),
-                plate_threshold=_optional(calibration, "plate_threshold"),
+                letter_threshold=optional_float(calibration, "letter_threshold"),
+                plate_threshold=optional_float(calibration, "plate_threshold"),
                 classifier_plate_threshold=float(calibration.get("classifier_plate_threshold", 0.0)),
             )
             channels = list(raw["output"]["channels"])
@@ -240,10 +234,7 @@ class CharFinder:
 
     def __init__(self, onnx_path: Path, metadata_path: Path, intra_op_threads: int = 1) -> None:
         self.metadata = FinderMetadata.load(metadata_path)
-        expected = self.metadata.raw.get("onnx", {}).get("sha256")
-        if expected and sha256_file(onnx_path) != expected:
-            raise ModelLoadError(f"{onnx_path} is not the file its metadata describes (sha256 differs)")
-        self.session = session(onnx_path, intra_op_threads=intra_op_threads)
+        self.session = checked_session(onnx_path, self.metadata.raw, intra_op_threads)
         self.input_name = self.session.get_inputs()[0].name
 
     @property

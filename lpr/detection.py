@@ -26,9 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from lpr.hashing import sha256_file
-from lpr.model import ModelLoadError, read_metadata
-from lpr.onnx import session
+from lpr.model import ModelLoadError, checked_session, read_metadata
 
 #: The repository name of the plate detector.
 DETECTOR_MODEL = "plate-detector"
@@ -182,10 +180,7 @@ class Detector:
 
     def __init__(self, onnx_path: Path, metadata_path: Path, intra_op_threads: int = 1) -> None:
         self.metadata = DetectorMetadata.load(metadata_path)
-        expected = self.metadata.raw.get("onnx", {}).get("sha256")
-        if expected and sha256_file(onnx_path) != expected:
-            raise ModelLoadError(f"{onnx_path} is not the file its metadata describes (sha256 differs)")
-        self.session = session(onnx_path, intra_op_threads=intra_op_threads)
+        self.session = checked_session(onnx_path, self.metadata.raw, intra_op_threads)
         self.input_name = self.session.get_inputs()[0].name
 
     @property

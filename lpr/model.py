@@ -41,9 +41,20 @@ def read_metadata(path: Path) -> dict[str, Any]:
         raise ModelLoadError(f"model metadata at {path} is unreadable: {exc}") from exc
 
 
-def _optional_float(block: dict[str, Any], key: str) -> float | None:
+def optional_float(block: dict[str, Any], key: str) -> float | None:
     """A calibration value newer models carry and older ones lack (``None``: fall back)."""
     return float(block[key]) if key in block else None
+
+
+def checked_session(onnx_path: Path, raw: dict[str, Any], intra_op_threads: int = 1) -> ort.InferenceSession:
+    """The session of a model file that is the one its metadata ``raw`` describes (its SHA-256).
+
+    A file swapped without its metadata would answer with another model's meaning: refused.
+    """
+    expected = raw.get("onnx", {}).get("sha256")
+    if expected and sha256_file(onnx_path) != expected:
+        raise ModelLoadError(f"{onnx_path} is not the file its metadata describes (sha256 differs)")
+    return session(onnx_path, intra_op_threads=intra_op_threads)
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,8 @@ class ModelMetadata:
                 spec=InputSpec.from_dict(raw["preprocessing"]),
                 temperature=float(calibration.get("temperature", 1.0)),
                 threshold=float(calibration.get("threshold", 0.0)),
-                letter_threshold=_optional_float(calibration, "letter_threshold"),
-                plate_threshold=_optional_float(calibration, "plate_threshold"),
+                letter_threshold=optional_float(calibration, "letter_threshold"),
+                plate_threshold=optional_float(calibration, "plate_threshold"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"model metadata at {where} lacks a required field: {exc!r}") from exc

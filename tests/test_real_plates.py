@@ -161,4 +161,9 @@ def test_lpr_train_real_plates_writes_the_splits_report(tmp_path: Path, capsys) 
         rows = report[way]["per_plate"]
         assert len(rows) == 26 and report[way]["exact"] == sum(r["exact"] for r in rows)
         assert report[way]["in_class_symbols"] == sum(r["in_class_symbols"] for r in rows)
+        # A parking system stores what is confident: no held-out real plate may be confident and wrong.
+        assert report[way]["confident_and_wrong"] == 0
+    # The learned reader on real plates it never saw (connected components read 10 and 11 of them).
+    assert report["crop"]["exact"] >= 17 and report["crop"]["in_class_right"] >= 0.88 * 165
+    assert report["photo"]["exact"] >= 13
     assert "crop: exact" in capsys.readouterr().out
