@@ -21,6 +21,12 @@ from lpr.char_finder import BOX_HEAD, PAD_VALUE, FinderSpec, letterbox
 
 #: Target channels per cell: heat, dx, dy, log w, log h, centre mask, class index (-1: none).
 TARGETS = 7
+#: The grey margin added around a training plate (share of its size, each side, drawn up to this):
+#: most plates fill their letterbox as a detector's box does; a share ``FAR`` are seen from farther
+#: off, their characters a few pixels tall, as on a small plate in a photo.
+NEAR_MARGIN = 0.25
+FAR_MARGIN = 0.8
+FAR = 0.3
 #: The class head learns on cells whose Gaussian for one character exceeds this.
 CLASS_CORE = 0.5
 
@@ -103,7 +109,8 @@ def encode(
     """
     if rng is not None:
         w, h = image.size
-        pad = (rng.uniform(0, 0.25, size=4) * [w, h, w, h]).astype(int)
+        reach = FAR_MARGIN if rng.random() < FAR else NEAR_MARGIN  # a plate seen from farther off
+        pad = (rng.uniform(0, reach, size=4) * [w, h, w, h]).astype(int)
         image = ImageOps.expand(image, border=tuple(int(v) for v in pad), fill=(PAD_VALUE,) * 3)
         boxes = [(x + pad[0], y + pad[1], bw, bh) for x, y, bw, bh in boxes]
     boxed = letterbox(image, spec)

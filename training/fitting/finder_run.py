@@ -95,6 +95,11 @@ def train_finder(
                 "files": used,
             },
             "epochs": list(epochs),
+            "margins": {
+                "near": char_finder.NEAR_MARGIN,
+                "far": char_finder.FAR_MARGIN,
+                "far_share": char_finder.FAR,
+            },
             "history": {"stage_one": first, "stage_two": second},
             "seconds": round(time.time() - started, 1),
         },
