@@ -4,7 +4,7 @@ Cutting a plate into characters by connected components breaks on real
 paint: neighbours that touch become one glyph, a worn stroke becomes two, a
 bolt or the dot after the zone becomes a character. The finder is a small
 fully convolutional network (``training/fitting/char_finder.py``) that sees
-the straightened plate letterboxed to :attr:`FinderSpec.width` ×
+the plate letterboxed to :attr:`FinderSpec.width` ×
 :attr:`FinderSpec.height` grey pixels and answers, per cell of
 :attr:`FinderSpec.stride` px, a character-centre heatmap, each centre's offset
 and size (CenterNet's head, as the plate detector's) and the probabilities of
@@ -18,7 +18,6 @@ only: the service imports this module.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -247,14 +246,3 @@ class CharFinder:
 
     def warm_up(self) -> None:
         self.heads(np.zeros((1, self.spec.height, self.spec.width, 1), dtype=np.float32))
-
-    def find(
-        self, images: Sequence[Image.Image], *, heads: Callable[[np.ndarray], np.ndarray] | None = None
-    ) -> list[list[Found]]:
-        """The characters on each image, in ONE network call for all of them.
-
-        ``heads`` runs the network in place of :meth:`heads` (the service's runner).
-        """
-        boxed = [letterbox(image, self.spec) for image in images]
-        out = (heads or self.heads)(np.stack([b.pixels for b in boxed]))
-        return [decode(head, self.spec, b) for head, b in zip(out, boxed, strict=True)]

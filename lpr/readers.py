@@ -1,4 +1,4 @@
-"""How a straightened plate becomes its characters: one interface, the designs behind it.
+"""How a plate image becomes its characters: one interface, the designs behind it.
 
 :mod:`lpr.photo_reader` hands a reader the plate turned every way it may be
 up and keeps the reading scored best; the reader reads them all at once

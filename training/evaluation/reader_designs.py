@@ -4,7 +4,7 @@
 - ``finder+classifier``: the finder's boxes, each named by the crop classifier;
 - ``finder``: the finder's boxes named by its own class head: one network call per plate.
 
-The designs share everything else (the detector, the straightening, the
+The designs share everything else (the detector, the box and its margin, the
 turns, the grammar), so the difference is the reader alone; each has the bars
 calibrated for it (``lpr-train finder calibrate``). The validation plates
 (split by bike) were never trained on by any of them; of the finder's two

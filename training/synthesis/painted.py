@@ -250,7 +250,7 @@ def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 def _street(width: int, height: int, plate: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """What a detector's box holds beside the plate: grey street, or red of the bike's own paint
-    and tail light (which a straightened plate often keeps above it)."""
+    and tail light (which a loose detector box often keeps above the plate)."""
     cells = rng.integers(0, 160, (8, 8, 3)).astype(np.float32)
     if rng.random() < 0.35:
         cells = 0.4 * cells + 0.6 * plate * rng.uniform(0.6, 1.2, (8, 8, 1))
