@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from lpr.labels import DEVANAGARI, LABELS
-from lpr.model import ModelLoadError, checked_session, optional_float, read_metadata
+from lpr.model import CalibratedBars, ModelLoadError, checked_session, optional_float, read_metadata
 
 #: The repository name of the character finder.
 FINDER_MODEL = "char-finder"
@@ -159,7 +159,7 @@ def decode(head: np.ndarray, spec: FinderSpec, boxed: Letterboxed, floor: float 
 
 
 @dataclass(frozen=True)
-class FinderMetadata:
+class FinderMetadata(CalibratedBars):
     """The parts of the finder's ``model.json`` that inference relies on."""
 
     raw: dict[str, Any]
@@ -189,14 +189,6 @@ class FinderMetadata:
     @property
     def devanagari(self) -> tuple[str, ...]:
         return tuple(DEVANAGARI.get(label, label) for label in self.spec.labels)
-
-    @property
-    def letter_bar(self) -> float:
-        return self.threshold if self.letter_threshold is None else self.letter_threshold
-
-    @property
-    def plate_bar(self) -> float:
-        return self.threshold if self.plate_threshold is None else self.plate_threshold
 
     @classmethod
     def load(cls, path: Path) -> FinderMetadata:

@@ -57,8 +57,27 @@ def checked_session(onnx_path: Path, raw: dict[str, Any], intra_op_threads: int 
     return session(onnx_path, intra_op_threads=intra_op_threads)
 
 
+class CalibratedBars:
+    """The letter and plate bars a model's metadata derives from its calibration: each falls back
+    to the character ``threshold`` where it was not fitted. Shared by the classifier's and the
+    character finder's metadata, whose fields ``threshold``, ``letter_threshold`` and
+    ``plate_threshold`` mean the same."""
+
+    threshold: float
+    letter_threshold: float | None
+    plate_threshold: float | None
+
+    @property
+    def letter_bar(self) -> float:
+        return self.threshold if self.letter_threshold is None else self.letter_threshold
+
+    @property
+    def plate_bar(self) -> float:
+        return self.threshold if self.plate_threshold is None else self.plate_threshold
+
+
 @dataclass(frozen=True)
-class ModelMetadata:
+class ModelMetadata(CalibratedBars):
     """The parts of a model's ``.json`` that inference relies on, validated once at load."""
 
     raw: dict[str, Any]
@@ -83,14 +102,6 @@ class ModelMetadata:
     #: that stores plates stores what we call confident, so the bar is fitted on validation plates
     #: to keep confident-and-wrong plates rare (``lpr-train calibrate``); without it, ``threshold``.
     plate_threshold: float | None = None
-
-    @property
-    def letter_bar(self) -> float:
-        return self.threshold if self.letter_threshold is None else self.letter_threshold
-
-    @property
-    def plate_bar(self) -> float:
-        return self.threshold if self.plate_threshold is None else self.plate_threshold
 
     @property
     def model_version(self) -> str:

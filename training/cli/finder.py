@@ -52,6 +52,7 @@ def _fit_plates(data: str, models: str, reports: str) -> list:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from lpr.char_finder import FinderSpec
     from training.evaluation.real_plates import crop_bytes
     from training.fitting.finder_data import fitted_crops, painted_pairs
     from training.fitting.finder_run import train_finder
@@ -64,9 +65,7 @@ def _train(args: argparse.Namespace) -> None:
         args.run, record, fit, lambda p: crop_bytes(p.photo), args.seed, data_home=args.data, **chosen
     )
     crops, cha = fitted_crops(record, args.data)
-    probe, _ = painted_pairs(
-        crops, cha, 32, args.seed + 1, __import__("lpr.char_finder").char_finder.FinderSpec()
-    )
+    probe, _ = painted_pairs(crops, cha, 32, args.seed + 1, FinderSpec())
     exported = export_finder(args.run, probe)
     print(
         f"run folder: {args.run}; real plates labelled {trained['training']['real_plates']['labelled']}; "
