@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -61,13 +62,15 @@ def _box(found: Found, width: int, height: int) -> Box:
     return Box(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
 
-def _fit(rows: list[list[int]], probabilities: np.ndarray, meta: ReadsCharacters) -> float | None:
-    """Log probability of the best grammar layout's names for these rows; None if no layout fits."""
+def _fit(rows: list[list[int]], probabilities: np.ndarray, digits: list[int]) -> float | None:
+    """Log probability of the best grammar layout's names for these rows; None if no layout fits.
+
+    ``digits``: the columns of ``probabilities`` that are digits.
+    """
     fitting = layouts([len(row) for row in rows])
     if not fitting:
         return None
     order = [i for row in rows for i in row]
-    digits = [k for k, label in enumerate(meta.labels) if label.isdigit()]
     best = -math.inf
     for layout in fitting:
         total = 0.0
@@ -78,6 +81,12 @@ def _fit(rows: list[list[int]], probabilities: np.ndarray, meta: ReadsCharacters
             total += math.log(max(mass, 1e-9))
         best = max(best, total)
     return best
+
+
+def _rows(found: Sequence[Found], kept: list[int]) -> list[list[int]]:
+    """The kept characters (indices into ``found``) in rows, as indices."""
+    index_of = {id(found[i]): i for i in kept}
+    return [[index_of[id(f)] for f in row] for row in rows_of([found[i] for i in kept])]
 
 
 def _agrees(
@@ -107,14 +116,14 @@ def read_found(
     plate is ``confident`` only if the finder's own head also names every character as shown, each
     at least at its own plate bar: two models trained on different data must agree to store a plate.
     """
-    kept_order = [i for i, f in enumerate(found) if f.score >= MAYBE][:MAX_CHARACTERS]
+    kept_order = list(range(len(candidates(found))))  # strongest first: the candidates lead
     sure = sum(found[i].score >= SURE for i in kept_order)
+    digits = [k for k, label in enumerate(meta.labels) if label.isdigit()]
     best: tuple[float, int, list[list[int]]] | None = None
     for count in range(MIN_CHARACTERS, len(kept_order) + 1):
         kept = kept_order[:count]
-        index_of = {id(found[i]): i for i in kept}
-        rows = [[index_of[id(f)] for f in row] for row in rows_of([found[i] for i in kept])]
-        names = _fit(rows, probabilities, meta)
+        rows = _rows(found, kept)
+        names = _fit(rows, probabilities, digits)
         if names is None:
             continue
         heat = sum(math.log(max(found[i].score, 1e-6)) for i in kept) + sum(
@@ -123,9 +132,7 @@ def read_found(
         if best is None or heat + names > best[0]:
             best = (heat + names, count, rows)
     if best is None:  # nothing fits a plate: the heatmap's own characters, read as they are
-        kept = kept_order[: max(sure, 1)] if kept_order else []
-        index_of = {id(found[i]): i for i in kept}
-        rows = [[index_of[id(f)] for f in row] for row in rows_of([found[i] for i in kept])]
+        rows = _rows(found, kept_order[: max(sure, 1)])
         certain = False
     else:
         _, count, rows = best
@@ -140,8 +147,10 @@ def read_found(
     labels = len(meta.labels)
     chosen = probabilities[order] if order else np.zeros((0, labels), dtype=np.float32)
     reading = decode(segmentation, chosen, meta)
-    if second_opinion is not None and reading.characters:
-        agreed = _agrees(reading, order, found, second_opinion.plate_bar, second_opinion.labels)
-        reading = reading.with_second_opinion(agreed)
+    agreed = (
+        second_opinion is None
+        or not reading.characters
+        or _agrees(reading, order, found, second_opinion.plate_bar, second_opinion.labels)
+    )
     evidence = sum(found[i].score for i in order)
-    return reading.with_count_certain(certain).with_evidence(evidence)
+    return replace(reading, count_certain=certain, second_opinion=agreed, evidence=evidence)

@@ -211,15 +211,6 @@ class PlateReading:
         characters = self.characters
         return bool(characters) and self.matches_format and not any(c.unknown for c in characters)
 
-    def with_count_certain(self, certain: bool) -> PlateReading:
-        return replace(self, count_certain=certain)
-
-    def with_evidence(self, evidence: float) -> PlateReading:
-        return replace(self, evidence=evidence)
-
-    def with_second_opinion(self, agreed: bool) -> PlateReading:
-        return replace(self, second_opinion=agreed)
-
     def moved(self, to_image: Callable[[Box], Box]) -> PlateReading:
         """The same reading with every character's box mapped (from the image read to another)."""
         rows = tuple(Row(tuple(replace(c, box=to_image(c.box)) for c in row.characters)) for row in self.rows)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -50,7 +50,7 @@ class SegmentingReader:
 
     def read(self, images: Sequence[Image.Image]) -> list[PlateReading]:
         readings = [read_plate(image, self.classify, self.meta) for image in images]
-        return [reading.with_evidence(float(reading.count)) for reading in readings]
+        return [replace(reading, evidence=float(reading.count)) for reading in readings]
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,18 @@ class FinderReader:
     classifier: ModelMetadata | None = None
 
     @property
+    def by_classifier(self) -> bool:
+        """Whether the classifier names the characters (else the finder's own head does)."""
+        return self.classify is not None and self.classifier is not None
+
+    @property
     def names(self) -> ReadsCharacters:
         """What the characters' probabilities mean and the bars they must clear.
 
         Named by the classifier, its labels, temperature and bars apply, but the plate bar is
         the finder's: it is fitted on plates read this way, not on the classifier's own plates.
         """
-        if self.classify is None or self.classifier is None:
+        if not self.by_classifier:
             return self.finder.metadata
         return ClassifierNames(self.classifier, self.finder.metadata.classifier_plate_threshold)
 
@@ -121,7 +126,7 @@ class FinderReader:
         # Only peaks that may be characters are named (:func:`lpr.found_reader.candidates`).
         found = [candidates(decode_head(head, spec, b)) for head, b in zip(out, boxed, strict=True)]
         probabilities = self._named(images, found)
-        second = self.finder.metadata if self.classify is not None else None
+        second = self.finder.metadata if self.by_classifier else None
         return [
             read_found(image.width, image.height, f, p, self.names, second)
             for image, f, p in zip(images, found, probabilities, strict=True)
@@ -129,7 +134,7 @@ class FinderReader:
 
     def _named(self, images: Sequence[Image.Image], found: list[list[Found]]) -> list[np.ndarray]:
         """Each image's characters' probabilities: the finder's own, or the classifier's in one call."""
-        if self.classify is None or self.classifier is None:
+        if not self.by_classifier:
             width = len(self.finder.metadata.spec.labels)
             return [np.array([f.probabilities for f in fs]).reshape(len(fs), width) for fs in found]
         with unreadable():
