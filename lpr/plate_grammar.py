@@ -18,11 +18,12 @@ from typing import Literal
 
 from lpr.labels import DIGITS, LABELS
 
-#: The 14 zones' letters, by ASCII id, as painted (first syllable of the zone's name).
+#: The 14 zones' letters, by ASCII id, as painted (first syllable of the zone's name, but Sagarmatha
+#: is painted स, not सा: the transcribed real plates show it so).
 ZONES: dict[str, str] = {
     "me": "मे",  # Mechi
     "ko": "को",  # Koshi
-    "sa": "सा",  # Sagarmatha
+    "sa": "स",  # Sagarmatha
     "ja": "ज",  # Janakpur
     "ba": "बा",  # Bagmati
     "na": "ना",  # Narayani
@@ -47,6 +48,10 @@ CLASS_LETTERS: dict[str, str] = {
     "ja": "ज",
     "kha": "ख",
 }
+
+#: Every letter a zone or class slot may hold, by ASCII id, zones first (ज and क are both): the
+#: classes of the letter model (:mod:`lpr.letter_namer`) in its output order.
+LETTERS: dict[str, str] = {**ZONES, **CLASS_LETTERS}
 
 LOT_DIGITS: tuple[int, int] = (1, 3)
 SERIAL_DIGITS: tuple[int, int] = (1, 4)
@@ -90,7 +95,12 @@ def parse(text: str) -> list[tuple[Slot, str]] | None:
 
     digit_of = {DEVANAGARI[d]: d for d in DIGITS}
     compact = "".join(text.split())
-    zone = next((z for z, glyph in ZONES.items() if compact.startswith(glyph)), None)
+    # The longest zone that starts the text: से (Seti) begins with स (Sagarmatha).
+    zone = max(
+        (z for z, glyph in ZONES.items() if compact.startswith(glyph)),
+        key=lambda z: len(ZONES[z]),
+        default=None,
+    )
     if zone is None:
         return None
     rest = compact[len(ZONES[zone]) :]

@@ -30,9 +30,6 @@ from training.data.photos import Photo, open_photos
 TRANSCRIPTIONS = "transcriptions.json"
 #: What the transcriptions write where a character could not be read.
 UNREAD = "_"
-#: Zone letters as they are painted where the grammar spells them otherwise (the data's README:
-#: Sagarmatha is painted स; :data:`lpr.plate_grammar.ZONES` has सा).
-PAINTED_ZONES: dict[str, str] = {"स": ZONES["sa"]}
 #: A plate's split: held out (the detector's validation), fitted, or a fitted photo of a held-out bike.
 SPLITS = ("validation", "fit", "withheld")
 
@@ -72,22 +69,13 @@ class RealPlate:
         return self.photo.path.name
 
 
-def _painted(text: str) -> str:
-    """The text with a zone painted otherwise spelled as the grammar spells it."""
-    for painted, spelled in PAINTED_ZONES.items():
-        following = text[len(painted) : len(painted) + 1]
-        if text.startswith(painted) and (following == UNREAD or following in DEVANAGARI.values()):
-            return spelled + text[len(painted) :]
-    return text
-
-
 def parse_text(text: str) -> tuple[Symbol, ...]:
     """A transcription as its symbols, in reading order.
 
     Each ``_`` is tried as a digit and as a class letter; the text must fit the
     grammar in exactly one arrangement of slots (a ``ValueError`` otherwise).
     """
-    spelled = _painted("".join(text.split()))
+    spelled = "".join(text.split())
     holes = [i for i, ch in enumerate(spelled) if ch == UNREAD]
     stand_ins = (DEVANAGARI[DIGITS[0]], CLASS_LETTERS["pa"])
     found: dict[tuple[Slot, ...], list[tuple[Slot, str]]] = {}
