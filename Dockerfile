@@ -31,6 +31,8 @@ COPY models/lpr-default/ models/lpr-default/
 # character finder that reads every plate it finds.
 COPY models/plate-detector/ models/plate-detector/
 COPY models/char-finder/ models/char-finder/
+# The letter model that names the zone and class letters of every plate read.
+COPY models/plate-letters/ models/plate-letters/
 RUN useradd --system --uid 10001 --no-create-home lpr
 USER lpr
 EXPOSE 8000

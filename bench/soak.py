@@ -104,7 +104,8 @@ def load_crops(max_upload_bytes: int) -> tuple[list[Crop], list[str]]:
     settings = Settings(max_upload_bytes=max_upload_bytes)
     detector = Detector(*settings.detector_files())
     finder = CharFinder(*settings.finder_files())
-    engine = InferenceEngine(Model(*settings.model_files()), detector, finder, settings, Metrics())
+    letters = Model(*settings.letters_files())
+    engine = InferenceEngine(Model(*settings.model_files()), detector, finder, letters, settings, Metrics())
     try:
         outcomes = engine.classify_files([data for _, data, _ in candidates])
     finally:

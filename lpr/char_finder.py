@@ -238,3 +238,21 @@ class CharFinder:
 
     def warm_up(self) -> None:
         self.heads(np.zeros((1, self.spec.height, self.spec.width, 1), dtype=np.float32))
+
+
+#: A found box is cut this much larger (share of its size, each side) for a model that names it.
+CROP_MARGIN = 0.08
+
+
+def padded_box(
+    x: float, y: float, width: float, height: float, image_width: int, image_height: int
+) -> tuple[int, int, int, int]:
+    """The (left, top, right, bottom) a character's box is cut at: :data:`CROP_MARGIN` larger each
+    side, within the image. Every model that names a found character reads it cut so."""
+    px, py = width * CROP_MARGIN, height * CROP_MARGIN
+    return (
+        max(0, math.floor(x - px)),
+        max(0, math.floor(y - py)),
+        min(image_width, math.ceil(x + width + px)),
+        min(image_height, math.ceil(y + height + py)),
+    )

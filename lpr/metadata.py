@@ -50,6 +50,7 @@ CALIBRATION_FIELDS = (
     "letter_threshold",
     "plate_threshold",
     "classifier_plate_threshold",
+    "letter_thresholds",
 )
 #: The headline test figures ``GET /model`` reports.
 TEST_FIELDS = ("n", "accuracy", "macro_f1", "ece", "errors")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,8 @@ class ModelMetadata(CalibratedBars):
     #: that stores plates stores what we call confident, so the bar is fitted on validation plates
     #: to keep confident-and-wrong plates rare (``lpr-train calibrate``); without it, ``threshold``.
     plate_threshold: float | None = None
+    #: A letter model's bar per letter (:mod:`lpr.letter_namer`): a letter is named only at its own.
+    letter_thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def model_version(self) -> str:
@@ -131,16 +133,21 @@ class ModelMetadata(CalibratedBars):
                 threshold=float(calibration.get("threshold", 0.0)),
                 letter_threshold=optional_float(calibration, "letter_threshold"),
                 plate_threshold=optional_float(calibration, "plate_threshold"),
+                letter_thresholds={
+                    str(k): float(v) for k, v in (calibration.get("letter_thresholds") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"model metadata at {where} lacks a required field: {exc!r}") from exc
+        if set(meta.letter_thresholds) - set(meta.labels):
+            raise ModelLoadError("metadata 'letter_thresholds' names letters it has no label for")
         if len(meta.devanagari) != len(meta.labels):
             raise ModelLoadError("metadata 'devanagari' and 'labels' differ in length")
-        bars = (meta.threshold, meta.letter_bar, meta.plate_bar)
+        bars = (meta.threshold, meta.letter_bar, meta.plate_bar, *meta.letter_thresholds.values())
         if not (meta.temperature > 0.0 and all(0.0 <= bar <= 1.0 for bar in bars)):
             raise ModelLoadError(
                 f"metadata 'calibration' is invalid: temperature {meta.temperature} must be > 0 and the "
-                f"thresholds {bars} (crop, letter slot, plate) within [0, 1]"
+                f"thresholds {bars} (crop, letter slot, plate, each letter's) within [0, 1]"
             )
         return meta
 

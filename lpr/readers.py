@@ -7,7 +7,9 @@ up and keeps the reading scored best; the reader reads them all at once
 - :class:`FinderReader` is the served design: the character finder
   (:mod:`lpr.char_finder`) finds the characters, :mod:`lpr.found_reader`
   chooses how many and in which rows, and they are named by the finder's own
-  class head, or (``classify``) by the crop classifier reading each box.
+  class head, or (``classify``) by the crop classifier reading each box; the
+  letter model (:mod:`lpr.letter_namer`), where one is shipped, then names the
+  zone and class letters the classifier does not read.
 - :class:`SegmentingReader` cuts the plate by connected components
   (:mod:`lpr.segmentation`) and names each glyph with the classifier: the
   design the finder replaced, kept to measure against.
@@ -15,7 +17,6 @@ up and keeps the reading scored best; the reader reads them all at once
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -23,16 +24,14 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from lpr.char_finder import Found, letterbox
+from lpr.char_finder import Found, letterbox, padded_box
 from lpr.char_finder import decode as decode_head
 from lpr.errors import unreadable
 from lpr.found_reader import candidates, read_found
+from lpr.letter_namer import LetterNamer
 from lpr.model import ModelMetadata
 from lpr.plate_reader import Classify, PlateReading, ReadsCharacters, read_plate
 from lpr.preprocessing import preprocess_into
-
-#: A found box is cut this much larger (share of its size, each side) for the classifier.
-CROP_MARGIN = 0.08
 
 
 class PlateReader(Protocol):
@@ -94,13 +93,15 @@ class FindsCharacters(Protocol):
 class FinderReader:
     """The finder's characters, named by its own head or, with ``classify``, by the classifier.
 
-    ``heads`` runs the finder's network (the service's runner; by default the finder's own session).
+    ``heads`` runs the finder's network (the service's runner; by default the finder's own session);
+    ``letters`` names the letter slots once the plate is read.
     """
 
     finder: FindsCharacters
     heads: Callable[[np.ndarray], np.ndarray] | None = None
     classify: Classify | None = None
     classifier: ModelMetadata | None = None
+    letters: LetterNamer | None = None
 
     @property
     def by_classifier(self) -> bool:
@@ -127,10 +128,11 @@ class FinderReader:
         found = [candidates(decode_head(head, spec, b)) for head, b in zip(out, boxed, strict=True)]
         probabilities = self._named(images, found)
         second = self.finder.metadata if self.by_classifier else None
-        return [
+        readings = [
             read_found(image.width, image.height, f, p, self.names, second)
             for image, f, p in zip(images, found, probabilities, strict=True)
         ]
+        return self.letters.name(images, readings) if self.letters else readings
 
     def _named(self, images: Sequence[Image.Image], found: list[list[Found]]) -> list[np.ndarray]:
         """Each image's characters' probabilities: the finder's own, or the classifier's in one call."""
@@ -139,7 +141,9 @@ class FinderReader:
             return [np.array([f.probabilities for f in fs]).reshape(len(fs), width) for fs in found]
         with unreadable():
             crops = [
-                image.crop(_padded(f, image)) for image, fs in zip(images, found, strict=True) for f in fs
+                image.crop(padded_box(f.x, f.y, f.width, f.height, image.width, image.height))
+                for image, fs in zip(images, found, strict=True)
+                for f in fs
             ]
             spec = self.classifier.spec
             batch = preprocess_into(crops, spec, np.empty((len(crops), *spec.shape), np.float32))
@@ -151,23 +155,15 @@ class FinderReader:
         return parts
 
 
-def _padded(found: Found, image: Image.Image) -> tuple[int, int, int, int]:
-    px, py = found.width * CROP_MARGIN, found.height * CROP_MARGIN
-    return (
-        max(0, math.floor(found.x - px)),
-        max(0, math.floor(found.y - py)),
-        min(image.width, math.ceil(found.x + found.width + px)),
-        min(image.height, math.ceil(found.y + found.height + py)),
-    )
-
-
 def served_reader(
     finder: FindsCharacters,
     classify: Classify,
     classifier: ModelMetadata,
     heads: Callable[[np.ndarray], np.ndarray] | None = None,
+    letters: LetterNamer | None = None,
 ) -> FinderReader:
-    """The reader a shipped finder version is served as: its metadata says who names the characters."""
+    """The reader a shipped finder version is served as: its metadata says who names the characters;
+    the letter model, where one is shipped, names the letters."""
     if finder.metadata.naming == "classifier":
-        return FinderReader(finder, heads, classify, classifier)
-    return FinderReader(finder, heads)
+        return FinderReader(finder, heads, classify, classifier, letters)
+    return FinderReader(finder, heads, letters=letters)

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lpr.char_finder import FINDER_MODEL
 from lpr.detection import DETECTOR_MODEL
+from lpr.letter_namer import LETTER_MODEL
 from lpr.model import ModelLoadError
 from lpr.repository import SERVED_MODEL, locate
 
@@ -60,6 +61,13 @@ class Settings(BaseSettings):
     )
     finder_version: str | None = Field(
         None, description="Version of the character finder; unset = the newest in the repository."
+    )
+    letters_name: str = Field(
+        LETTER_MODEL,
+        description="Letter model that /read-plate names zone and class letters with, from the repository.",
+    )
+    letters_version: str | None = Field(
+        None, description="Version of the letter model; unset = the newest in the repository."
     )
     max_batch_files: int = Field(64, ge=1, description="Most files accepted by one /predict/batch request.")
     max_upload_bytes: int = Field(5 * MIB, ge=1, description="Largest single image accepted, in bytes.")
@@ -240,6 +248,14 @@ class Settings(BaseSettings):
             files = locate(self.resolve(self.model_repository), self.finder_name, self.finder_version)
         except FileNotFoundError as exc:
             raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_FINDER_NAME") from exc
+        return files.onnx, files.metadata
+
+    def letters_files(self) -> tuple[Path, Path]:
+        """The letter model's ONNX file and metadata, from the repository."""
+        try:
+            files = locate(self.resolve(self.model_repository), self.letters_name, self.letters_version)
+        except FileNotFoundError as exc:
+            raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_LETTERS_NAME") from exc
         return files.onnx, files.metadata
 
     @property

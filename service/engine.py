@@ -40,6 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from lpr.char_finder import CharFinder
 from lpr.confidence import rank
 from lpr.detection import Detector
+from lpr.letter_namer import LetterNamer
 from lpr.model import Model
 from lpr.photo_reader import read_photo
 from lpr.preprocessing import InputSpec, inputs_into
@@ -66,7 +67,13 @@ class InferenceEngine:
     """The loaded models' runners, the batcher, and the three jobs the routes ask of them."""
 
     def __init__(
-        self, model: Model, detector: Detector, finder: CharFinder, settings: Settings, metrics: Metrics
+        self,
+        model: Model,
+        detector: Detector,
+        finder: CharFinder,
+        letters: Model,
+        settings: Settings,
+        metrics: Metrics,
     ) -> None:
         self.model = model
         self.metadata = model.metadata
@@ -79,7 +86,15 @@ class InferenceEngine:
         #: The character finder's runner, and the plate reader on it (characters named as the
         #: finder's metadata says: by its own head, or by the classifier's runner).
         self.finder = FinderRunner(finder)
-        self.plate_reader = served_reader(finder, self.classifier.run, model.metadata, heads=self.finder.run)
+        #: The letter model's runner: every letter slot of a request's plates named in one call.
+        self.letters = Runner("plate-letters", letters.metadata, letters.run)
+        self.plate_reader = served_reader(
+            finder,
+            self.classifier.run,
+            model.metadata,
+            heads=self.finder.run,
+            letters=LetterNamer(letters.metadata, self.letters.run),
+        )
         max_batch = settings.batch_max_size if settings.batching else 1
         self.batcher = MicroBatcher(
             self.classifier,
@@ -105,17 +120,20 @@ class InferenceEngine:
         detector.warm_up()
         finder = CharFinder(*settings.finder_files(), intra_op_threads=settings.intra_op_threads)
         finder.warm_up()
-        engine = cls(model, detector, finder, settings, metrics)
+        letters = Model(*settings.letters_files(), intra_op_threads=settings.intra_op_threads)
+        letters.warm_up()
+        engine = cls(model, detector, finder, letters, settings, metrics)
         engine._ready.set()
         meta = model.metadata
         metrics.model_info.labels(meta.name, meta.version, model.sha256).set(1)
         metrics.ready.set(1)
         logger.info(
-            "serving %s from %s, plates found by %s, read by %s",
+            "serving %s from %s, plates found by %s, read by %s, letters named by %s",
             meta.model_version,
             model.model_path,
             detector.metadata.model_version,
             finder.metadata.model_version,
+            letters.metadata.model_version,
         )
         return engine
 
@@ -251,7 +269,12 @@ class InferenceEngine:
         info = self.model.info()
         info["runtime"]["ready"] = self.ready
         info["runtime"]["batching"] = self.batcher.info()
-        info["runtime"]["runners"] = [self.classifier.info(), self.detector.info(), self.finder.info()]
+        info["runtime"]["runners"] = [
+            self.classifier.info(),
+            self.detector.info(),
+            self.finder.info(),
+            self.letters.info(),
+        ]
         return info
 
     def close(self) -> None:
@@ -261,6 +284,7 @@ class InferenceEngine:
         self.classifier.close()
         self.detector.close()
         self.finder.close()
+        self.letters.close()
 
 
 def _inputs(grays: list[np.ndarray], spec: InputSpec, out: np.ndarray) -> None:

@@ -76,15 +76,17 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 def _reading_commands(models: Path, reports: Path, run: Path, finder_run: Path) -> dict[str, list[str]]:
     """The cheapest real call of every command that takes ``--models`` and does not ship (``finder``
-    ships only with its ``ship`` action)."""
+    and ``letters`` ship only with their ``ship`` action)."""
     data = str(SHARED / "data")
     where = ["--models", str(models), "--reports", str(reports)]
+    letters_run = run.parent / "letters-run"
     return {
         "plates": ["plates", "--data", f"{data}/lpr", "--count", "4", *where],
         "photos": ["photos", "--data", data, *where],
         "real-plates": ["real-plates", "--data", data, *where],
         "card": ["card", "--default", str(run), *where],
         "finder": ["finder", "calibrate", "--run", str(finder_run), "--data", data, *where],
+        "letters": ["letters", "train", "--run", str(letters_run), "--epochs", "1", "--data", data, *where],
     }
 
 

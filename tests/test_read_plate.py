@@ -293,7 +293,7 @@ def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Pat
 
     finder = served_finder(repository)
     served = served_files(repository)
-    reader = served_plate_reader(finder, Model(served.onnx, served.metadata))
+    reader = served_plate_reader(finder, Model(served.onnx, served.metadata), repository)
     wrong = {e["index"]: e["read"] for e in report["errors"]}
     for index, plate in enumerate(generate_plates(TEST_CROPS, count=8, seed=DEFAULT_SEED)):
         read = read_upright(plate.image, (0, 180), reader)[1].labels

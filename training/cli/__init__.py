@@ -26,6 +26,7 @@ from pathlib import Path
 
 from lpr.repository import DEFAULT_MODEL
 from training.cli.finder import FINDER_COMMANDS
+from training.cli.letters import LETTER_COMMANDS
 from training.cli.options import (
     DATA_HELP,
     PHOTOS_DATA_HELP,
@@ -365,6 +366,7 @@ COMMANDS: dict[str, tuple[Callable[[Adder], None], Callable[[argparse.Namespace]
     "real-plates": (_real_plates_arguments, _real_plates),
     "preprocess": (_preprocess_arguments, _preprocess),
     **FINDER_COMMANDS,
+    **LETTER_COMMANDS,
 }
 
 

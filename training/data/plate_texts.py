@@ -49,6 +49,13 @@ class Symbol:
             return None
         return self.label if self.label in LABELS else UNREADABLE
 
+    def accepts(self, read: str) -> bool:
+        """Whether ``read`` is a right answer here: the symbol itself, or for a letter outside the
+        twelve ``?`` too (honest, if not a reading); anything where the truth is unreadable."""
+        if self.label is None:
+            return True
+        return read == self.label or (self.label not in LABELS and read == UNREADABLE)
+
     @property
     def in_class(self) -> bool:
         """A symbol the reader can name: read, and one of the twelve."""

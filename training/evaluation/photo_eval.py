@@ -281,7 +281,7 @@ def run_photo_eval(
     model, detector, finder = served_models(repository, reports)
     from training.evaluation.plates import served_plate_reader
 
-    plates_reader = served_plate_reader(finder, model)
+    plates_reader = served_plate_reader(finder, model, repository)
     read = reader(detector, plates_reader)
     photos = open_photos(data_home / "plate-photos")
     split = detector_dataset(repository, reports)

@@ -22,6 +22,7 @@ import numpy as np
 
 from lpr.char_finder import FINDER_MODEL, CharFinder
 from lpr.labels import LABELS
+from lpr.letter_namer import LETTER_MODEL, LetterNamer
 from lpr.model import Model
 from lpr.photo_reader import read_upright
 from lpr.plate_reader import UNREADABLE, ReadsCharacters, decode
@@ -251,9 +252,17 @@ def served_finder(repository: str | Path) -> CharFinder:
     return CharFinder(files.onnx, files.metadata)
 
 
-def served_plate_reader(finder: CharFinder, model: Model) -> FinderReader:
-    """The plate reader ``/read-plate`` serves (:func:`lpr.readers.served_reader`), outside the service."""
-    return served_reader(finder, model.run, model.metadata)
+def served_letters(repository: str | Path) -> LetterNamer:
+    """The newest letter model in the repository: what ``/read-plate`` names letters with."""
+    files = locate(repository, LETTER_MODEL)
+    letters = Model(files.onnx, files.metadata)
+    return LetterNamer(letters.metadata, letters.run)
+
+
+def served_plate_reader(finder: CharFinder, model: Model, repository: str | Path) -> FinderReader:
+    """The plate reader ``/read-plate`` serves (:func:`lpr.readers.served_reader`), outside the service:
+    ``finder`` and ``model``, and the repository's letter model."""
+    return served_reader(finder, model.run, model.metadata, letters=served_letters(repository))
 
 
 def served_files(repository: str | Path, reports: str | Path = REPORTS) -> ModelFiles:
@@ -299,7 +308,7 @@ def run_plate_eval(
     crop_source = validation_crops(data, meta) if split == "val" else crops_in(data / split)
     plates = list(generate_plates(crop_source, count=count, seed=seed, foreign=foreign))
     finder = served_finder(repository)
-    plate_reader = served_plate_reader(finder, model)
+    plate_reader = served_plate_reader(finder, model, repository)
     summary, per_plate = evaluate_plates(plates, plate_reader, plate_reader.names)
     summary["crop_by_crop"] = crop_by_crop(plates, crop_source, model)
     command = f"lpr-train plates --data {data.as_posix()}"

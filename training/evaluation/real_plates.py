@@ -31,6 +31,8 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from lpr.photo_reader import PhotoReading
+from lpr.plate_grammar import LETTER_SLOTS
+from lpr.plate_reader import UNREADABLE
 from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.photos import Photo, detector_dataset
 from training.data.plate_texts import SPLITS, RealPlate, Symbol, real_plates
@@ -70,22 +72,40 @@ def photo_bytes(photo: Photo) -> bytes:
 def score(symbols: Sequence[Symbol], read: Sequence[str]) -> tuple[bool, int, int]:
     """``(exact, in-class symbols, in-class symbols read right in their place)`` of one plate.
 
-    A place is a position in a reading of the plate's length: a reading with a
-    character missing or one too many has every symbol out of place (whether
-    its first or its last symbols line up is chance).
+    Exact: every symbol right in its place, a letter outside the twelve named or
+    answered ``?`` (:meth:`Symbol.accepts`). A place is a position in a reading of
+    the plate's length: a reading with a character missing or one too many has
+    every symbol out of place (whether its first or its last symbols line up is chance).
     """
-    expected = [s.expected for s in symbols]
-    same_length = len(read) == len(expected)
-    exact = same_length and all(e is None or e == r for e, r in zip(expected, read, strict=False))
+    same_length = len(read) == len(symbols)
+    exact = same_length and all(s.accepts(r) for s, r in zip(symbols, read, strict=False))
     named = [(i, s.label) for i, s in enumerate(symbols) if s.in_class]
     right = sum(read[i] == label for i, label in named) if same_length else 0
     return exact, len(named), right
+
+
+def letters_named(symbols: Sequence[Symbol], read: Sequence[str]) -> dict[str, int]:
+    """The plate's zone and class letters (where read by eye): named right, answered ``?``, named
+    wrongly; a reading of another length names none in place."""
+    counts = {"letters": 0, "named_right": 0, "unread": 0, "named_wrongly": 0}
+    same_length = len(read) == len(symbols)
+    for i, symbol in enumerate(symbols):
+        if symbol.slot not in LETTER_SLOTS or symbol.label is None:
+            continue
+        counts["letters"] += 1
+        answer = read[i] if same_length else UNREADABLE
+        key = (
+            "named_right" if answer == symbol.label else "unread" if answer == UNREADABLE else "named_wrongly"
+        )
+        counts[key] += 1
+    return counts
 
 
 def _row(plate: RealPlate, reading: PhotoReading) -> dict[str, Any]:
     best = reading.plates[0] if reading.plates else None
     read = [label for row in best.reading.labels for label in row] if best else []
     exact, in_class, right = score(plate.symbols, read)
+    zone = plate.symbols[0]
     return {
         "file": plate.name,
         "split": plate.split,
@@ -96,6 +116,9 @@ def _row(plate: RealPlate, reading: PhotoReading) -> dict[str, Any]:
         "exact": exact,
         "in_class_symbols": in_class,
         "in_class_right": right,
+        "zone": zone.label,
+        "zone_read": read[0] if len(read) == len(plate.symbols) else None,
+        "letters": letters_named(plate.symbols, read),
         "confident": bool(best and best.reading.confident),
         "rotation": best.rotation if best else None,
     }
@@ -113,6 +136,11 @@ def read_way(
         "in_class_right": sum(r["in_class_right"] for r in rows),
         "confident": sum(r["confident"] for r in rows),
         "confident_and_wrong": sum(r["confident"] and not r["exact"] for r in rows),
+        "zone_letters": _zones(rows),
+        "letters": {k: sum(r["letters"][k] for r in rows) for k in rows[0]["letters"]} if rows else {},
+        "confident_with_a_wrong_letter": sum(
+            r["confident"] and r["letters"]["named_wrongly"] > 0 for r in rows
+        ),
         "no_plate_found": sum(r["read_text"] is None for r in rows),
         # Read the right way up, as far as the text tells: at least half its in-class symbols right in
         # place (a plate read upside down or sideways gets next to none).
@@ -121,13 +149,26 @@ def read_way(
     }
 
 
+def _zones(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per zone letter of the truth: plates, zone named right, answered ``?``, named wrongly."""
+    zones: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["zone"] is None:
+            continue
+        z = zones.setdefault(r["zone"], {"plates": 0, "named_right": 0, "unread": 0, "named_wrongly": 0})
+        z["plates"] += 1
+        read = r["zone_read"] or UNREADABLE
+        z["named_right" if read == r["zone"] else "unread" if read == UNREADABLE else "named_wrongly"] += 1
+    return dict(sorted(zones.items()))
+
+
 def served_reader(
     repository: str | Path, reports: str | Path = REPORTS
 ) -> tuple[Callable[[bytes], PhotoReading], dict[str, str]]:
     """``read_photo`` with the served classifier and the shipped detector, and their versions."""
     model, detector, finder = served_models(repository, reports)
     versions = {"model": finder.metadata.model_version, "detector": detector.metadata.version}
-    return reader(detector, served_plate_reader(finder, model)), versions
+    return reader(detector, served_plate_reader(finder, model, repository)), versions
 
 
 def evaluate_plates(read: Callable[[bytes], PhotoReading], plates: Sequence[RealPlate]) -> dict[str, Any]:

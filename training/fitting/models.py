@@ -74,11 +74,13 @@ def _stages(x: keras.KerasTensor, stages: Sequence[Sequence[int]]) -> keras.Kera
     return x
 
 
-def _classifier(inputs: keras.KerasTensor, x: keras.KerasTensor, name: str) -> keras.Model:
+def _classifier(
+    inputs: keras.KerasTensor, x: keras.KerasTensor, name: str, classes: int = NUM_CLASSES
+) -> keras.Model:
     """Global average pooling, dropout (what keeps 1.3k crops from being memorised), softmax."""
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -95,7 +97,7 @@ def space_to_depth(x: keras.KerasTensor, block: int = 2) -> keras.KerasTensor:
     return layers.Reshape((h // block, w // block, block * block * c))(x)
 
 
-def build_compact(recipe: Recipe) -> keras.Model:
+def build_compact(recipe: Recipe, classes: int = NUM_CLASSES) -> keras.Model:
     """``default``'s design after a space-to-depth stem: half the compute for the same glyph detail.
 
     In ``default`` the two convolutions at the full 32x32 resolution cost 40 %
@@ -104,7 +106,7 @@ def build_compact(recipe: Recipe) -> keras.Model:
     keeps every pixel while the convolutions run at 16x16.
     """
     inputs = keras.Input(recipe.input.shape, name="image")
-    return _classifier(inputs, _stages(space_to_depth(inputs), recipe.stages), "compact")
+    return _classifier(inputs, _stages(space_to_depth(inputs), recipe.stages), "compact", classes)
 
 
 BUILDERS = {"reference": build_reference, "default": build_default, "compact": build_compact}
