@@ -216,6 +216,7 @@ def test_model_lists_one_runner_per_model_and_what_went_through_each(
     characters = json.loads(settings.model_files()[1].read_text())
     detector = json.loads(settings.detector_files()[1].read_text())
     finder = json.loads(settings.finder_files()[1].read_text())
+    letters = json.loads(settings.letters_files()[1].read_text())
     with make_client() as fresh:
 
         def runners() -> dict[str, dict]:
@@ -226,6 +227,7 @@ def test_model_lists_one_runner_per_model_and_what_went_through_each(
             ("characters", characters["name"], characters["version"]),
             ("plates", detector["name"], detector["version"]),
             ("plate-characters", finder["name"], finder["version"]),
+            ("plate-letters", letters["name"], letters["version"]),
         ]
         assert all(r["calls"] == r["images"] == r["active"] == 0 for r in start.values()), "warm-up counts"
         predict(fresh, samples["8"])
@@ -233,7 +235,12 @@ def test_model_lists_one_runner_per_model_and_what_went_through_each(
         assert fresh.post("/predict/batch", files=files).status_code == 200
         crops = runners()
         assert crops["characters"]["images"] == 5 and crops["characters"]["calls"] >= 2
-        assert crops["plates"]["calls"] == crops["plate-characters"]["calls"] == 0
+        assert (
+            crops["plates"]["calls"]
+            == crops["plate-characters"]["calls"]
+            == crops["plate-letters"]["calls"]
+            == 0
+        )
         read = fresh.post("/read-plate", files={"file": ("p.png", buffer.getvalue(), "image/png")})
         assert read.status_code == 200 and read.json()["text"] == plate.text
         after = runners()
@@ -243,6 +250,8 @@ def test_model_lists_one_runner_per_model_and_what_went_through_each(
     assert (after["plate-characters"]["calls"], after["plate-characters"]["images"]) == (1, 2)
     if finder["naming"] == "classifier":  # then every character found is named in one more call
         assert after["characters"]["calls"] == crops["characters"]["calls"] + 1
+    # And the letter slots of every way up read, in one call of the letter model.
+    assert after["plate-letters"]["calls"] == 1 and after["plate-letters"]["images"] >= 2
     assert all(r["active"] == 0 for r in after.values())
     # The inference metrics are the classifier runner's own timing: the same images.
     assert f"lpr_model_inference_batch_size_sum {float(after['characters']['images'])}" in metrics
