@@ -29,7 +29,11 @@ class Box(BaseModel):
 
 
 class Candidate(BaseModel):
-    label: str = Field(description="ASCII class id: 0-9, ba or pa.", examples=["pa"])
+    label: str = Field(
+        description="ASCII class id: 0-9, ba or pa; for a letter named by the letter model, a letter id "
+        "(GET /model's plate-letters runner; ko, cha, ...).",
+        examples=["pa"],
+    )
     devanagari: str = Field(examples=["प"])
     probability: float = Field(ge=0.0, le=1.0, description="The model's calibrated probability.")
 
@@ -41,7 +45,9 @@ class PlateCharacter(BaseModel):
         "null when the characters fit no plate layout."
     )
     label: str = Field(
-        description="ASCII class id (0-9, ba, pa), or ? when the reader will not name the character.",
+        description="ASCII class id (0-9, ba, pa), a zone or class letter's id named by the letter model "
+        "(me ko sa ja ba na ga lu dha ra bhe ka se ma; pa cha ka ha ta ja kha), or ? when the reader will "
+        "not name the character.",
         examples=["ba"],
     )
     devanagari: str = Field(description="The label as printed on the plate, or ?.", examples=["बा"])
@@ -55,11 +61,13 @@ class PlateCharacter(BaseModel):
     )
     unknown: bool = Field(description="True when the character is answered ?: see reason.")
     reason: Literal["unsupported_symbol", "low_confidence"] | None = Field(
-        description="unsupported_symbol: a zone or class letter belongs here that the model does not read "
-        "(e.g. च on a car plate); low_confidence: the mark is not confidently one of the twelve symbols."
+        description="unsupported_symbol: a zone or class letter belongs here that neither the character "
+        "model nor the letter model names surely; low_confidence: the mark is not confidently one of the "
+        "twelve symbols, or the two models name different letters."
     )
     candidates: list[Candidate] = Field(
-        description="The model's top symbols among its twelve, most probable first, whatever the slot."
+        description="The model's top symbols among its twelve, most probable first, whatever the slot; for a "
+        "letter named by the letter model, its top letters."
     )
 
 
@@ -101,7 +109,8 @@ class FoundPlate(BaseModel):
     text: str = Field(description="The rows' texts joined by one space, ? for each unknown character.")
     confident: bool = Field(
         description="Store without a second look: characters were found, they fit the plate grammar, not "
-        "one of them is unknown, and every character's confidence reaches the model's plate bar "
+        "one of them is unknown, no letter was named by the letter model (its names are read, not yet "
+        "stored unseen), and every character's confidence reaches the model's plate bar "
         "(calibration.plate_threshold in GET /model). One doubtful character makes the plate doubtful "
         "(any, not the average)."
     )

@@ -26,13 +26,13 @@ from lpr.plate_reader import decode
 from lpr.repository import DEFAULT_MODEL, DEFAULT_REPOSITORY, locate
 from lpr.segmentation import Glyph, Segmentation
 from training.common.records import load_record
-from training.data.letter_crops import LETTER_LABELS, letter_part, real_letters
 from training.data.photos import detector_dataset
 from training.data.plate_texts import real_plates
 from training.data.sources import model_splits
 from training.evaluation.letter_calibration import letter_bars
 from training.evaluation.plates import served_files
 from training.evaluation.real_plates import crop_bytes
+from training.fitting.letter_data import LETTER_LABELS, letter_part, real_letters
 
 PHOTOS = SHARED / "data" / "plate-photos"
 #: Share of the held-out plates' real को that /predict flags unknown, at least.
@@ -45,7 +45,7 @@ def plates():
 
 
 def _find():
-    from training.data.letter_crops import finder_find
+    from training.fitting.letter_data import finder_find
 
     files = locate(DEFAULT_REPOSITORY, "char-finder")
     return finder_find(CharFinder(files.onnx, files.metadata))
@@ -80,7 +80,7 @@ def test_letter_data_is_split_by_bike(plates) -> None:
 
 
 def test_real_letters_are_cut_where_the_text_says_they_are(plates) -> None:
-    from training.data.letter_crops import finder_find
+    from training.fitting.letter_data import finder_find
 
     files = locate(DEFAULT_REPOSITORY, "char-finder")
     chosen = [p for p in plates if p.name in {"91ef3f3b05efb0a5.jpg", "111.jpg"}]

@@ -473,12 +473,18 @@ def test_a_car_plate_shows_its_unknown_letter_the_candidates_and_a_doubtful_verd
     """A plate with a letter the model does not read: the page shows ?, why, the candidates, and doubt."""
     from training.synthesis.plates import DEFAULT_SEED, generate_plates
 
-    plate = list(generate_plates(TEST_CROPS, count=5, seed=DEFAULT_SEED, foreign=1.0))[4]
     path = tmp_path / "car.png"
-    plate.image.save(path)
-    answer = httpx.post(
-        f"{live_server}/read-plate", files={"file": ("car.png", path.read_bytes(), "image/png")}
-    ).json()
+    # The first plate of a letter neither model names (the letter model names most it is sure of).
+    for plate in generate_plates(TEST_CROPS, count=12, seed=DEFAULT_SEED, foreign=1.0):
+        plate.image.save(path)
+        answer = httpx.post(
+            f"{live_server}/read-plate", files={"file": ("car.png", path.read_bytes(), "image/png")}
+        ).json()
+        reasons = [c["reason"] for r in answer["rows"] for c in r["characters"]]
+        if reasons.count("unsupported_symbol") == 1:
+            break
+    else:
+        pytest.fail("no plate of 12 with one letter left unnamed")
     assert answer["confident"] is False
 
     page.get_by_test_id("mode-plate").check()

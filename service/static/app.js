@@ -301,7 +301,7 @@
           "data-confident": answer.confident ? "true" : "false",
           text: answer.confident
             ? "Confident: every character read, and the plate fits the format"
-            : "Doubtful: check this plate (a ? or low-confidence character, or no plate format)",
+            : "Doubtful: check this plate (a ? or low-confidence character, a letter named by the letter model, or no plate format)",
         })
       : null;
     const readings = (answer.readings || []).slice(1);

@@ -336,6 +336,23 @@ def _real_plates(args: argparse.Namespace) -> None:
     print(f"wrote {Path(args.reports) / report_name(args.split)}")
 
 
+def _trust_arguments(add: Adder) -> None:
+    trust = add(
+        "trust", help="the unknown thresholds the served classifier allows, chosen on validation, per source"
+    )
+    trust.add_argument("--data", default=str(DATA_HOME), help="data home holding the sources")
+    _models(trust)
+    _reports(trust)
+
+
+def _trust(args: argparse.Namespace) -> None:
+    from training.evaluation.trust_rules import TRUST_REPORT, run_trust, summary
+
+    print(summary(run_trust(args.data, args.models, args.reports)))
+    print(f"wrote {Path(args.reports) / TRUST_REPORT}")
+    _refresh_card(args.models, args.reports)
+
+
 # --- preprocess ----------------------------------------------------------------------------------
 
 
@@ -364,6 +381,7 @@ COMMANDS: dict[str, tuple[Callable[[Adder], None], Callable[[argparse.Namespace]
     "detector": (_detector_arguments, _detector),
     "photos": (_photos_arguments, _photos),
     "real-plates": (_real_plates_arguments, _real_plates),
+    "trust": (_trust_arguments, _trust),
     "preprocess": (_preprocess_arguments, _preprocess),
     **FINDER_COMMANDS,
     **LETTER_COMMANDS,

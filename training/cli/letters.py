@@ -34,13 +34,16 @@ def _arguments(add: Adder) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from lpr.hashing import sha256_file
+    from lpr.preprocessing import InputSpec
     from training.cli.finder import _classifier_record
-    from training.data.letter_crops import finder_find, letter_sets
     from training.data.photos import detector_dataset
     from training.data.plate_texts import TRANSCRIPTIONS, real_plates
+    from training.evaluation.letter_calibration import calibrate_run
     from training.evaluation.plates import served_finder
     from training.evaluation.real_plates import crop_bytes
+    from training.fitting.letter_data import arrays, finder_find, letter_sets
     from training.fitting.letter_run import EPOCHS, train_letters
+    from training.release.letters import export_letters
 
     record = _classifier_record(args.models, args.reports)
     photos = Path(args.data) / "plate-photos"
@@ -54,8 +57,9 @@ def _train(args: argparse.Namespace) -> None:
         "finder": finder.metadata.model_version,
         "transcriptions": sha256_file(photos / TRANSCRIPTIONS),
     }
-    trained = train_letters(args.run, sets, record, provenance, args.seed, args.epochs or EPOCHS)
-    calibration = trained["calibration"]
+    train_letters(args.run, sets, record, provenance, args.seed, args.epochs or EPOCHS)
+    export_letters(args.run, arrays(sets["val"], InputSpec.from_dict(record["preprocessing"]))[0])
+    calibration = calibrate_run(args.run, sets)["calibration"]
     print(json.dumps({k: calibration[k] for k in ("temperature", "letter_thresholds")}, ensure_ascii=False))
     for part in ("validation", "test"):
         block = calibration[part]

@@ -16,13 +16,20 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from lpr.confidence import apply_temperature
 from lpr.letter_namer import LETTER_FLOOR
-from training.data.letter_crops import LETTER_LABELS, RENDERED, LetterCrop
+from lpr.onnx import onnx_predict
+from lpr.onnx import session as onnx_session
+from lpr.preprocessing import InputSpec
+from lpr.repository import MODEL_FILE
+from training.common.outputs import read_json, write_json
 from training.evaluation.calibration import fit_temperature
+from training.fitting.letter_data import LETTER_LABELS, RENDERED, LetterCrop, arrays
+from training.fitting.letter_run import RECORD
 
 
 def _above(confidence: np.ndarray) -> float:
@@ -78,6 +85,27 @@ def totals(calibrated: np.ndarray, labels: np.ndarray, bars: Mapping[str, float]
         "named": round(float((cleared & (named == labels)).mean()), 4) if len(labels) else 0.0,
         "named_wrongly": int((cleared & (named != labels)).sum()),
     }
+
+
+def calibrate_run(run: str | Path, sets: Mapping[str, Sequence[LetterCrop]]) -> dict:
+    """Fit the exported run's temperature and bars on ``sets["val"]``, measure ``sets["test"]``; both
+    into the run's record, with the test figures ``GET /model`` shows."""
+    run = Path(run)
+    record = read_json(run / RECORD)
+    spec = InputSpec.from_dict(record["preprocessing"])
+    session = onnx_session(run / MODEL_FILE)
+    (x_val, y_val), (x_test, y_test) = (arrays(sets[part], spec) for part in ("val", "test"))
+    p_val, p_test = onnx_predict(session, x_val), onnx_predict(session, x_test)
+    calibration = calibrate_letters(p_val, y_val, sets["val"], p_test, y_test, sets["test"])
+    test = calibration["test"]
+    record["calibration"] = calibration
+    record["test_metrics"] = {
+        "n": test["n"],
+        "accuracy": test["accuracy"],
+        "errors": round(test["n"] * (1 - test["accuracy"])),
+    }
+    write_json(run / RECORD, record)
+    return record
 
 
 def calibrate_letters(

@@ -25,6 +25,7 @@ from lpr.labels import LABELS
 from lpr.letter_namer import LETTER_MODEL, LetterNamer
 from lpr.model import Model
 from lpr.photo_reader import read_upright
+from lpr.plate_grammar import LETTERS
 from lpr.plate_reader import UNREADABLE, ReadsCharacters, decode
 from lpr.preprocessing import load_file
 from lpr.readers import FinderReader, PlateReader, served_reader
@@ -97,7 +98,7 @@ def evaluate_plates(
     for index, plate in enumerate(plates):
         started = time.perf_counter()
         _, reading = read_upright(plate.image, (0, 180), reader)
-        read = reading.labels
+        read = as_truth(plate, reading.labels)
         seconds.append(time.perf_counter() - started)
         raw = decode(reading.segmentation, reading.probabilities, names, use_grammar=False)
         raw_readings.append(raw.labels)
@@ -112,7 +113,11 @@ def evaluate_plates(
                 "best_reading_right": bool(reading.readings)
                 and list(reading.readings[0].labels) == [label for row in plate.rows for label in row],
                 "foreign": [
-                    {**letter, "flagged": read_char == UNREADABLE}
+                    {
+                        **letter,
+                        "flagged": read_char == UNREADABLE,
+                        "named": read_char == _letter_id(letter["letter"]),
+                    }
                     for letter, read_char in _foreign_reads(plate, reading)
                 ],
                 "segmented_right": [len(r) for r in read] == [len(r) for r in plate.rows],
@@ -144,11 +149,30 @@ def evaluate_plates(
     return summary, per_plate
 
 
+def _letter_id(glyph: str) -> str:
+    return next(label for label, painted in LETTERS.items() if painted == glyph)
+
+
+def _foreign_places(plate: Plate) -> list[tuple[int, int]]:
+    return [(r, c) for r, row in enumerate(plate.rows) for c, label in enumerate(row) if label == UNREADABLE]
+
+
+def as_truth(plate: Plate, read: list[list[str]]) -> list[list[str]]:
+    """The reading scored against the plate's truth: a letter outside the twelve named right (the
+    letter model's answer) counts as the ``?`` the truth holds, as an honest ``?`` does; a letter
+    named wrongly stays wrong."""
+    if [len(row) for row in read] != [len(row) for row in plate.rows]:
+        return read
+    out = [list(row) for row in read]
+    for letter, (r, c) in zip(plate.foreign, _foreign_places(plate), strict=True):
+        if out[r][c] == _letter_id(letter["letter"]):
+            out[r][c] = UNREADABLE
+    return out
+
+
 def _foreign_reads(plate: Plate, reading: Any) -> list[tuple[dict[str, str], str | None]]:
     """Each foreign letter of the plate and what the reader answered in its place (None: mis-segmented)."""
-    places = [
-        (r, c) for r, row in enumerate(plate.rows) for c, label in enumerate(row) if label == UNREADABLE
-    ]
+    places = _foreign_places(plate)
     read = reading.labels
     segmented = [len(row) for row in read] == [len(row) for row in plate.rows]
     return [
@@ -163,9 +187,9 @@ def _foreign_summary(per_plate: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not foreign:
         return {}
     letters = [letter for p in foreign for letter in p["foreign"]]
-    by_symbol: dict[str, list[bool]] = {}
+    by_symbol: dict[str, list[tuple[bool, bool]]] = {}
     for letter in letters:
-        by_symbol.setdefault(letter["letter"], []).append(letter["flagged"])
+        by_symbol.setdefault(letter["letter"], []).append((letter["flagged"], letter["named"]))
     in_class = [p for p in per_plate if not p["foreign"]]
     return {
         "foreign_plates": len(foreign),
@@ -175,12 +199,18 @@ def _foreign_summary(per_plate: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ),
         "foreign_whole_plate_accuracy": round(sum(p["correct"] for p in foreign) / len(foreign), 4),
         "foreign_letters_flagged": round(sum(letter["flagged"] for letter in letters) / len(letters), 4),
+        "foreign_letters_named": round(sum(letter["named"] for letter in letters) / len(letters), 4),
+        "foreign_letters_misread": sum(not (letter["flagged"] or letter["named"]) for letter in letters),
         "foreign_plates_false_confident": round(
             sum(p["confident"] and not p["correct"] for p in foreign) / len(foreign), 4
         ),
         "foreign_flagged_by_symbol": {
-            symbol: {"letters": len(flags), "flagged": round(sum(flags) / len(flags), 4)}
-            for symbol, flags in sorted(by_symbol.items())
+            symbol: {
+                "letters": len(answers),
+                "flagged": round(sum(f for f, _ in answers) / len(answers), 4),
+                "named": round(sum(n for _, n in answers) / len(answers), 4),
+            }
+            for symbol, answers in sorted(by_symbol.items())
         },
     }
 

@@ -1,15 +1,15 @@
-"""One run of the letter model into its run folder: fitted, exported, checked and calibrated.
+"""One run of the letter model into its run folder: the fit (export and bars follow).
 
 The network is the crop classifier's shipped one (the ``multi`` recipe's
 compact design, augmentation, optimiser and label smoothing) with one output
 per letter of the grammar, on the same preprocessed 32 x 32 input, so the
 reader cuts and preprocesses a letter once for both models. The letters
-(:mod:`training.data.letter_crops`) are few for some letters and many for
+(:mod:`training.fitting.letter_data`) are few for some letters and many for
 others (hundreds of च, two real ना), so each class is weighted by the inverse
-of its count. The ONNX file is checked against Keras on the validation letters
-and the bars are fitted on them (:mod:`training.evaluation.letter_calibration`);
-the held-out bikes' letters are only measured. ``lpr-train letters ship``
-writes the version (:mod:`training.release.letters`).
+of its count. The run is then exported and checked against Keras on the validation letters
+(:mod:`training.release.letters`) and its bars fitted on them
+(:mod:`training.evaluation.letter_calibration`); the held-out bikes' letters are
+only measured. ``lpr-train letters ship`` writes the version.
 """
 
 from __future__ import annotations
@@ -24,19 +24,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lpr.hashing import sha256_file
 from lpr.letter_namer import LETTER_MODEL, glyph
-from lpr.onnx import onnx_predict
-from lpr.onnx import session as onnx_session
 from lpr.preprocessing import InputSpec
-from lpr.repository import MODEL_FILE
 from training.common.outputs import write_json
-from training.data.letter_crops import LETTER_LABELS, LetterCrop, arrays
-from training.evaluation.letter_calibration import calibrate_letters
+from training.fitting.letter_data import LETTER_LABELS, LetterCrop, arrays
 from training.fitting.models import augmenter, build_compact
 from training.fitting.recipes import RECIPES
 from training.fitting.train import seed_everything
-from training.release.export import OPSET, check_parity, to_onnx
 
 #: The crop classifier's shipped recipe: the letter model's design, augmentation and optimiser.
 RECIPE = RECIPES["multi"]
@@ -94,21 +88,19 @@ def train_letters(
     seed: int = 1,
     epochs: int = EPOCHS,
 ) -> dict[str, Any]:
-    """Fit, export, check and calibrate; the run's record (``record.json``) in ``out``."""
+    """Fit on ``sets["fit"]`` (validated on ``sets["val"]``); ``model.keras`` and ``record.json`` in ``out``.
+
+    Export (:func:`training.release.letters.export_letters`) and the bars
+    (:func:`training.evaluation.letter_calibration.calibrate_run`) come next, into the same record.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    spec_block = classifier["preprocessing"]
-    spec = InputSpec.from_dict(spec_block)
-    (x_fit, y_fit), (x_val, y_val), (x_test, y_test) = (arrays(sets[p], spec) for p in ("fit", "val", "test"))
+    spec = InputSpec.from_dict(classifier["preprocessing"])
+    (x_fit, y_fit), (x_val, y_val) = (arrays(sets[part], spec) for part in ("fit", "val"))
     started = time.perf_counter()
     model, history = fit(x_fit, y_fit, x_val, y_val, seed, epochs)
     seconds = round(time.perf_counter() - started, 1)
     model.save(out / "model.keras")
-    onnx_path = to_onnx(model, out / MODEL_FILE)
-    session = onnx_session(onnx_path)
-    p_val, p_test = onnx_predict(session, x_val), onnx_predict(session, x_test)
-    parity = check_parity(model.predict(x_val, verbose=0), p_val)
-    calibration = calibrate_letters(p_val, y_val, sets["val"], p_test, y_test, sets["test"])
     digest = hashlib.sha256("\n".join(f"{k} {v}" for k, v in sorted(provenance.items())).encode()).hexdigest()
     record = {
         "name": LETTER_MODEL,
@@ -118,8 +110,7 @@ def train_letters(
         "devanagari": [glyph(label) for label in LETTER_LABELS],
         "input": {**classifier["input"], "shape": [None, *spec.shape]},
         "output": {"name": "probabilities", "shape": [None, len(LETTER_LABELS)]},
-        "preprocessing": spec_block,
-        "calibration": calibration,
+        "preprocessing": classifier["preprocessing"],
         "seed": seed,
         "dataset": {"name": "letters", "sha256": digest, "made_of": provenance},
         "training": {
@@ -128,14 +119,6 @@ def train_letters(
             "train_seconds": seconds,
         },
         "letters": {part: _counts(crops) for part, crops in sets.items()},
-        "parity": parity,
-        "onnx": {"file": MODEL_FILE, "sha256": sha256_file(onnx_path), "opset": OPSET},
-        "test_metrics": {
-            "n": calibration["test"]["n"],
-            "accuracy": calibration["test"]["accuracy"],
-            "named": calibration["test"]["named"],
-            "errors": round(calibration["test"]["n"] * (1 - calibration["test"]["accuracy"])),
-        },
     }
     write_json(out / RECORD, record)
     return record

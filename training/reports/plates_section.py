@@ -65,11 +65,12 @@ def _foreign_plates_section(reports: Path) -> str:
     if r is None:
         return "\nNot measured yet on plates with other letters: `lpr-train plates --data ... --foreign 0.5`."
     rows = "\n".join(
-        f"| {symbol} | {v['letters']} | {v['flagged']:.0%} |"
+        f"| {symbol} | {v['letters']} | {v['flagged']:.0%} | {v.get('named', 0.0):.0%} |"
         for symbol, v in r["foreign_flagged_by_symbol"].items()
     )
     shares = (
         "foreign_letters_flagged",
+        "foreign_letters_named",
         "foreign_whole_plate_accuracy",
         "foreign_plates_false_confident",
         "in_class_whole_plate_accuracy",
