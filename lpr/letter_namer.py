@@ -17,14 +17,16 @@ What the two models say together:
   it stays ``?``);
 * the classifier named बा or प and the letter model names the same, or none at
   its bar: the classifier's answer stands;
-* they name different letters, each at its bar: ``?`` (``low_confidence``), since
-  two models that disagree are not a reading to store.
+* they name different letters, each at its bar: the classifier's answer stands,
+  as the reading's best guess, but two models that disagree are not a reading to
+  store.
 
-A plate with a letter named so is read but not ``confident``
-(:attr:`lpr.plate_reader.PlateReading.letters_fitted`): the plate bar was
-fitted on plates whose letters the classifier named, and a को plate, never
-confident before, would otherwise be stored on a bar no such plate was measured
-against (a held-out Koshi photo with one digit misread came back confident).
+A plate with a letter named by the letter model, or with such a disagreement, is
+read but not ``confident`` (:attr:`lpr.plate_reader.PlateReading.letters_settled`):
+the plate bar was fitted on plates whose letters the classifier named, and a को
+plate, never confident before, would otherwise be stored on a bar no such plate
+was measured against (a held-out Koshi photo with one digit misread came back
+confident).
 
 The crop contract does not change: ``POST /predict`` answers the twelve and
 nothing else; only the plate reader names the other letters.
@@ -98,14 +100,23 @@ class LetterNamer:
             batch = preprocess_into(crops, spec, np.empty((len(crops), *spec.shape), np.float32))
         calibrated = apply_temperature(self.classify(batch), self.meta.temperature)
         named: dict[int, dict[int, Character]] = {}
+        unsettled: set[int] = set()
         for (i, j), q in zip(jobs, calibrated, strict=True):
             character = readings[i].characters[j]
-            renamed = self._character(character, q)
+            renamed, settled = self._character(character, q)
             if renamed is not character:
                 named.setdefault(i, {})[j] = renamed
-        return [_renamed(reading, named[i]) if i in named else reading for i, reading in enumerate(readings)]
+            if not settled:
+                unsettled.add(i)
+        return [
+            _renamed(reading, named.get(i, {}), i not in unsettled)
+            if i in named or i in unsettled
+            else reading
+            for i, reading in enumerate(readings)
+        ]
 
-    def _character(self, character: Character, q: np.ndarray) -> Character:
+    def _character(self, character: Character, q: np.ndarray) -> tuple[Character, bool]:
+        """The character as the two models name it, and whether they leave it settled."""
         labels, bars = self.meta.labels, self.meta.letter_thresholds
         allowed = [k for k, label in enumerate(labels) if label in SLOT_LETTERS[str(character.slot)]]
         best = max(allowed, key=lambda k: q[k])
@@ -113,12 +124,12 @@ class LetterNamer:
         sure = probability >= bars.get(label, 1.01)  # a letter without a bar is never named
         if character.label == UNREADABLE:
             if not (sure and character.reason == "unsupported_symbol") or label in self.classifier_labels:
-                return character
+                return character, True
             order = np.argsort(-q, kind="stable")[:TOP_K]
             candidates = tuple(
                 Candidate(labels[k], glyph(labels[k]), round(float(q[k]), DECIMALS)) for k in order
             )
-            return replace(
+            named = replace(
                 character,
                 label=label,
                 devanagari=glyph(label),
@@ -126,13 +137,13 @@ class LetterNamer:
                 reason=None,
                 candidates=candidates,
             )
-        if sure and label != character.label:
-            return replace(character, label=UNREADABLE, devanagari=UNREADABLE, reason="low_confidence")
-        return character
+            return named, False
+        return character, not (sure and label != character.label)
 
 
-def _renamed(reading: PlateReading, named: Mapping[int, Character]) -> PlateReading:
-    """The reading with some characters replaced, and its candidate readings' letters alike."""
+def _renamed(reading: PlateReading, named: Mapping[int, Character], settled: bool) -> PlateReading:
+    """The reading with some characters named, its candidate readings' letters alike, and whether its
+    letters are settled."""
     flat = [named.get(j, c) for j, c in enumerate(reading.characters)]
     rows, start = [], 0
     for row in reading.rows:
@@ -140,17 +151,16 @@ def _renamed(reading: PlateReading, named: Mapping[int, Character]) -> PlateRead
         start += len(row.characters)
     lengths = [len(row.characters) for row in reading.rows]
     readings = tuple(_with_letters(r, named, lengths) for r in reading.readings)
-    named_here = any(c.label != UNREADABLE for c in named.values())
-    fitted = reading.letters_fitted and not named_here
-    return replace(reading, rows=tuple(rows), readings=readings, letters_fitted=fitted)
+    return replace(
+        reading, rows=tuple(rows), readings=readings, letters_settled=reading.letters_settled and settled
+    )
 
 
 def _with_letters(reading: Reading, named: Mapping[int, Character], lengths: Sequence[int]) -> Reading:
-    """A candidate reading whose letter places hold what the letter model named instead of ``?``,
-    and ``?`` where it overruled the classifier."""
+    """A candidate reading whose letter places hold what the letter model named instead of ``?``."""
     labels = list(reading.labels)
     for j, character in named.items():
-        if j < len(labels) and (labels[j] == UNREADABLE or character.label == UNREADABLE):
+        if j < len(labels) and labels[j] == UNREADABLE:
             labels[j] = character.label
     text, start = [], 0
     for length in lengths:

@@ -159,9 +159,9 @@ class PlateReading:
     #: kept, summed (it finds none on a plate upside down); the characters' count for a segmenter.
     evidence: float = 0.0
     #: False once the letter model (:mod:`lpr.letter_namer`) named a letter the classifier does not
-    #: read: the plate bar was fitted on plates whose letters the classifier named, so such a plate
-    #: is read, but never confident until a bar is fitted on plates read so.
-    letters_fitted: bool = True
+    #: read (the plate bar was fitted on plates whose letters the classifier named), or surely named
+    #: another letter than the classifier's: such a plate is read, but never confident.
+    letters_settled: bool = True
 
     @property
     def characters(self) -> list[Character]:
@@ -190,8 +190,8 @@ class PlateReading:
     @property
     def confident(self) -> bool:
         """The plate may be stored as read: characters found, the grammar fits, none doubtful, the
-        count the finder's own, a second opinion, where one was asked, agreeing, and no letter named
-        where the plate bar was not fitted.
+        count the finder's own, a second opinion, where one was asked, agreeing, and the letters
+        settled (:attr:`letters_settled`).
 
         One doubtful character makes the whole plate doubtful: a plate is only as
         right as its worst character, so the rule is "any", not the average. A
@@ -202,7 +202,7 @@ class PlateReading:
         return (
             self.count_certain
             and self.second_opinion
-            and self.letters_fitted
+            and self.letters_settled
             and self.all_known
             and all(c.confidence >= self.bar for c in self.characters)
         )

@@ -234,29 +234,25 @@ class Settings(BaseSettings):
             ) from exc
         return files.onnx, files.metadata
 
+    def _located(self, name: str, version: str | None, setting: str) -> tuple[Path, Path]:
+        """A model's ONNX file and metadata from the repository; a miss names the setting to change."""
+        try:
+            files = locate(self.resolve(self.model_repository), name, version)
+        except FileNotFoundError as exc:
+            raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or {setting}") from exc
+        return files.onnx, files.metadata
+
     def detector_files(self) -> tuple[Path, Path]:
         """The plate detector's ONNX file and metadata, from the repository."""
-        try:
-            files = locate(self.resolve(self.model_repository), self.detector_name, self.detector_version)
-        except FileNotFoundError as exc:
-            raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_DETECTOR_NAME") from exc
-        return files.onnx, files.metadata
+        return self._located(self.detector_name, self.detector_version, "LPR_DETECTOR_NAME")
 
     def finder_files(self) -> tuple[Path, Path]:
         """The character finder's ONNX file and metadata, from the repository."""
-        try:
-            files = locate(self.resolve(self.model_repository), self.finder_name, self.finder_version)
-        except FileNotFoundError as exc:
-            raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_FINDER_NAME") from exc
-        return files.onnx, files.metadata
+        return self._located(self.finder_name, self.finder_version, "LPR_FINDER_NAME")
 
     def letters_files(self) -> tuple[Path, Path]:
         """The letter model's ONNX file and metadata, from the repository."""
-        try:
-            files = locate(self.resolve(self.model_repository), self.letters_name, self.letters_version)
-        except FileNotFoundError as exc:
-            raise ModelLoadError(f"{exc}; set LPR_MODEL_REPOSITORY or LPR_LETTERS_NAME") from exc
-        return files.onnx, files.metadata
+        return self._located(self.letters_name, self.letters_version, "LPR_LETTERS_NAME")
 
     @property
     def max_batch_body_bytes(self) -> int:

@@ -139,18 +139,18 @@ def _reading(classifier: ModelMetadata, letter: str):
 
 
 @pytest.mark.parametrize(
-    ("classifier_letter", "named", "probability", "expected"),
+    ("classifier_letter", "named", "probability", "expected", "settled"),
     [
-        ("?", "ko", 0.9999, "ko"),  # a letter the classifier does not read, surely को
-        ("?", "ko", 0.6, "?"),  # below को's own bar
-        ("?", "ba", 0.9999, "?"),  # बा is the classifier's to read: it did not
-        ("ba", "ba", 0.9999, "ba"),  # both agree
-        ("ba", "ko", 0.9999, "?"),  # two models disagree: not a reading to store
-        ("ba", "ko", 0.6, "ba"),  # the letter model is not sure: the classifier's answer stands
+        ("?", "ko", 0.9999, "ko", False),  # a letter the classifier does not read, surely को: not stored
+        ("?", "ko", 0.6, "?", True),  # below को's own bar
+        ("?", "ba", 0.9999, "?", True),  # बा is the classifier's to read: it did not
+        ("ba", "ba", 0.9999, "ba", True),  # both agree
+        ("ba", "ko", 0.9999, "ba", False),  # two models disagree: the classifier's guess, not stored
+        ("ba", "ko", 0.6, "ba", True),  # the letter model is not sure: the classifier's answer stands
     ],
 )
 def test_the_letter_slot_is_named_only_where_the_models_allow(
-    letters_model, classifier_letter, named, probability, expected
+    letters_model, classifier_letter, named, probability, expected, settled
 ) -> None:
     classifier = ModelMetadata.load(locate(DEFAULT_REPOSITORY, DEFAULT_MODEL).metadata)
     image, reading = _reading(classifier, "ba" if classifier_letter == "ba" else "other")
@@ -172,8 +172,10 @@ def test_the_letter_slot_is_named_only_where_the_models_allow(
     assert first.devanagari == (LETTERS[expected] if expected != "?" else "?")
     assert renamed.characters[1:] == reading.characters[1:]
     assert renamed.text.startswith(first.devanagari)
-    if expected == "?" or expected != classifier_letter:
-        assert not renamed.confident  # a letter the plate bar was not fitted with is never stored
+    # A letter the plate bar was not fitted with, or one two models disagree on, is never stored.
+    assert renamed.letters_settled == settled
+    if not settled:
+        assert not renamed.confident
 
 
 def test_predict_keeps_twelve_classes_and_flags_real_cha_and_ko(client, plates) -> None:

@@ -84,6 +84,7 @@ def _reading_commands(models: Path, reports: Path, run: Path, finder_run: Path) 
         "plates": ["plates", "--data", f"{data}/lpr", "--count", "4", *where],
         "photos": ["photos", "--data", data, *where],
         "real-plates": ["real-plates", "--data", data, *where],
+        "trust": ["trust", "--data", data, *where],
         "card": ["card", "--default", str(run), *where],
         "finder": ["finder", "calibrate", "--run", str(finder_run), "--data", data, *where],
         "letters": ["letters", "train", "--run", str(letters_run), "--epochs", "1", "--data", data, *where],

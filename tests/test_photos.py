@@ -23,7 +23,8 @@ from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.plate_schemas import PlateReading
 from training.common.records import load_record
 from training.data.photos import open_photos, plate_groups, split_photos
-from training.evaluation.photo_eval import expected_labels, upright_box
+from training.data.plate_texts import parse_text, reads_exactly
+from training.evaluation.photo_eval import upright_box
 from training.synthesis.plates import generate_plates
 from training.synthesis.scenes import SceneMaker, targets
 
@@ -154,9 +155,12 @@ def test_training_scenes_are_seeded_and_their_boxes_lie_inside(photos) -> None:
             assert 0 <= x0 < x1 <= spec.side and 0 <= y0 < y1 <= spec.side
 
 
-def test_known_texts_become_what_an_honest_reader_answers() -> None:
-    assert expected_labels("को३५प६२१३") == ["?", "3", "5", "pa", "6", "2", "1", "3"]
-    assert expected_labels("बा८७प८७१६") == ["ba", "8", "7", "pa", "8", "7", "1", "6"]
+def test_known_texts_are_read_exactly_with_their_letters_named_or_unread() -> None:
+    koshi = parse_text("को३५प६२१३")
+    assert reads_exactly(koshi, ["ko", "3", "5", "pa", "6", "2", "1", "3"])
+    assert reads_exactly(koshi, ["?", "3", "5", "pa", "6", "2", "1", "3"])
+    assert not reads_exactly(koshi, ["ka", "3", "5", "pa", "6", "2", "1", "3"])  # another zone is wrong
+    assert not reads_exactly(parse_text("बा८७प८७१६"), ["?", "8", "7", "pa", "8", "7", "1", "6"])
 
 
 def test_the_truth_box_follows_the_exif_orientation(photos, tmp_path) -> None:

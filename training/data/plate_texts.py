@@ -104,6 +104,11 @@ def parse_text(text: str) -> tuple[Symbol, ...]:
     return tuple(Symbol(slot, None if k in unread else label) for k, (slot, label) in enumerate(parsed))
 
 
+def reads_exactly(symbols: Sequence[Symbol], read: Sequence[str]) -> bool:
+    """Every symbol right in its place (:meth:`Symbol.accepts`), in a reading of the plate's length."""
+    return len(read) == len(symbols) and all(s.accepts(r) for s, r in zip(symbols, read, strict=True))
+
+
 def _compatible(a: str, b: str) -> bool:
     """Two texts that may be the same plate: equal wherever both were read."""
     return len(a) == len(b) and all(x == y or UNREAD in (x, y) for x, y in zip(a, b, strict=True))

@@ -29,14 +29,13 @@ from PIL import Image, ImageOps
 
 from lpr.char_finder import CharFinder
 from lpr.detection import DETECTOR_MODEL, Detection, Detector
-from lpr.labels import DEVANAGARI
 from lpr.model import Model
 from lpr.photo_reader import PhotoReading, read_photo, read_upright
-from lpr.plate_reader import UNREADABLE
 from lpr.readers import PlateReader
 from lpr.repository import locate
 from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.photos import Photo, detector_dataset, open_photos
+from training.data.plate_texts import parse_text, reads_exactly
 from training.evaluation.detection import match
 
 PHOTOS_REPORT = "photos_eval.json"
@@ -51,26 +50,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-
-def expected_labels(text: str) -> list[str]:
-    """``text.json``'s plate text as the labels an honest reader answers: letters it cannot read are ``?``."""
-    by_glyph = {glyph: label for label, glyph in DEVANAGARI.items()}
-    labels, i = [], 0
-    while i < len(text):
-        for size in (2, 1):
-            piece = text[i : i + size]
-            if piece in by_glyph:
-                labels.append(by_glyph[piece])
-                i += size
-                break
-        else:
-            # A letter outside the twelve, with its vowel sign if it has one (को = क + ो).
-            i += 1
-            while i < len(text) and not text[i].isdigit() and "\u093e" <= text[i] <= "\u094d":
-                i += 1
-            labels.append(UNREADABLE)
-    return labels
 
 
 def upright_box(photo: Photo) -> Detection:
@@ -147,15 +126,15 @@ def _end_to_end(
         reading = read(photo.path.read_bytes())
         best = reading.plates[0] if reading.plates else None
         labels = [label for row in best.reading.labels for label in row] if best else []
-        truth = expected_labels(photo.text or "")
+        symbols = parse_text(photo.text or "")
         rows.append(
             {
                 "file": photo.path.name,
                 "detector_fitted_on_it": photo.path.name in fitted,
                 "truth": photo.text,
-                "expected": truth,
+                "expected": [s.expected or "_" for s in symbols],
                 "read": labels,
-                "exact": labels == truth,
+                "exact": reads_exactly(symbols, labels),
                 "confident": bool(best and best.reading.confident),
             }
         )

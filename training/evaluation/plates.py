@@ -111,7 +111,7 @@ def evaluate_plates(
                 "confident": reading.confident,
                 # The reader's best guess, "?" only where it holds a letter the model cannot read.
                 "best_reading_right": bool(reading.readings)
-                and list(reading.readings[0].labels) == [label for row in plate.rows for label in row],
+                and as_truth(plate, _in_rows(reading.readings[0].labels, plate.rows)) == plate.rows,
                 "foreign": [
                     {
                         **letter,
@@ -168,6 +168,15 @@ def as_truth(plate: Plate, read: list[list[str]]) -> list[list[str]]:
         if out[r][c] == _letter_id(letter["letter"]):
             out[r][c] = UNREADABLE
     return out
+
+
+def _in_rows(labels: Sequence[str], rows: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Flat labels cut into rows as long as ``rows``' (any labels left over make a row of their own)."""
+    out, start = [], 0
+    for row in rows:
+        out.append(list(labels[start : start + len(row)]))
+        start += len(row)
+    return out + ([list(labels[start:])] if start < len(labels) else [])
 
 
 def _foreign_reads(plate: Plate, reading: Any) -> list[tuple[dict[str, str], str | None]]:

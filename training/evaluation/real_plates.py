@@ -35,7 +35,7 @@ from lpr.plate_grammar import LETTER_SLOTS
 from lpr.plate_reader import UNREADABLE
 from training.common.outputs import REPORTS, figures_dir, write_json
 from training.data.photos import Photo, detector_dataset
-from training.data.plate_texts import SPLITS, RealPlate, Symbol, real_plates
+from training.data.plate_texts import SPLITS, RealPlate, Symbol, reads_exactly, real_plates
 from training.evaluation.photo_eval import reader, served_models, upright_box
 from training.evaluation.plates import served_plate_reader
 
@@ -78,7 +78,7 @@ def score(symbols: Sequence[Symbol], read: Sequence[str]) -> tuple[bool, int, in
     every symbol out of place (whether its first or its last symbols line up is chance).
     """
     same_length = len(read) == len(symbols)
-    exact = same_length and all(s.accepts(r) for s, r in zip(symbols, read, strict=False))
+    exact = reads_exactly(symbols, read)
     named = [(i, s.label) for i, s in enumerate(symbols) if s.in_class]
     right = sum(read[i] == label for i, label in named) if same_length else 0
     return exact, len(named), right
