@@ -31,6 +31,7 @@ from training.cli.options import (
     DATA_HELP,
     PHOTOS_DATA_HELP,
     Adder,
+    refresh_card,
 )
 from training.cli.options import (
     models_option as _models,
@@ -38,19 +39,11 @@ from training.cli.options import (
 from training.cli.options import (
     reports_option as _reports,
 )
+from training.cli.trust import TRUST_COMMANDS
 from training.data.dataset import DATA_HOME
 from training.fitting.recipes import RECIPES, SHIPPED
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _refresh_card(models: str, reports: str) -> None:
-    """Bring the card's report-only sections up to date (``training.reports.model_card.refresh_card``)."""
-    from training.reports.model_card import refresh_card
-
-    card = refresh_card(models, reports)
-    if card is not None:
-        print(f"refreshed {card}")
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -269,7 +262,7 @@ def _plates(args: argparse.Namespace) -> None:
     )
     print(summary(report, args.split))
     if args.run is None:
-        _refresh_card(args.models, args.reports)
+        refresh_card(args.models, args.reports)
 
 
 # --- detector, photos ----------------------------------------------------------------------------
@@ -318,7 +311,7 @@ def _photos(args: argparse.Namespace) -> None:
     from training.evaluation.photo_eval import run_photo_eval, summary
 
     print(summary(run_photo_eval(args.data, args.models, args.reports)))
-    _refresh_card(args.models, args.reports)
+    refresh_card(args.models, args.reports)
 
 
 def _real_plates_arguments(add: Adder) -> None:
@@ -334,23 +327,6 @@ def _real_plates(args: argparse.Namespace) -> None:
 
     print(summary(run_real_plates(args.data, args.models, args.reports, args.split)))
     print(f"wrote {Path(args.reports) / report_name(args.split)}")
-
-
-def _trust_arguments(add: Adder) -> None:
-    trust = add(
-        "trust", help="the unknown thresholds the served classifier allows, chosen on validation, per source"
-    )
-    trust.add_argument("--data", default=str(DATA_HOME), help="data home holding the sources")
-    _models(trust)
-    _reports(trust)
-
-
-def _trust(args: argparse.Namespace) -> None:
-    from training.evaluation.trust_rules import TRUST_REPORT, run_trust, summary
-
-    print(summary(run_trust(args.data, args.models, args.reports)))
-    print(f"wrote {Path(args.reports) / TRUST_REPORT}")
-    _refresh_card(args.models, args.reports)
 
 
 # --- preprocess ----------------------------------------------------------------------------------
@@ -381,7 +357,7 @@ COMMANDS: dict[str, tuple[Callable[[Adder], None], Callable[[argparse.Namespace]
     "detector": (_detector_arguments, _detector),
     "photos": (_photos_arguments, _photos),
     "real-plates": (_real_plates_arguments, _real_plates),
-    "trust": (_trust_arguments, _trust),
+    **TRUST_COMMANDS,
     "preprocess": (_preprocess_arguments, _preprocess),
     **FINDER_COMMANDS,
     **LETTER_COMMANDS,

@@ -26,3 +26,12 @@ def models_option(parser: Parser) -> None:
 
 def reports_option(parser: Parser) -> None:
     parser.add_argument("--reports", default=str(REPORTS), help=REPORTS_HELP)
+
+
+def refresh_card(models: str, reports: str) -> None:
+    """Bring the card's report-only sections up to date (``training.reports.model_card.refresh_card``)."""
+    from training.reports.model_card import refresh_card as refresh
+
+    card = refresh(models, reports)
+    if card is not None:
+        print(f"refreshed {card}")

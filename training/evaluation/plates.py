@@ -25,7 +25,6 @@ from lpr.labels import LABELS
 from lpr.letter_namer import LETTER_MODEL, LetterNamer
 from lpr.model import Model
 from lpr.photo_reader import read_upright
-from lpr.plate_grammar import LETTERS
 from lpr.plate_reader import UNREADABLE, ReadsCharacters, decode
 from lpr.preprocessing import load_file
 from lpr.readers import FinderReader, PlateReader, served_reader
@@ -40,6 +39,7 @@ from training.common.outputs import (
     write_json,
 )
 from training.common.records import load_record
+from training.evaluation.foreign_letters import as_truth, foreign_reads, foreign_summary, in_rows, letter_id
 from training.release.quantize import INT8_MODEL
 from training.synthesis.plates import (
     DEFAULT_COUNT,
@@ -111,14 +111,14 @@ def evaluate_plates(
                 "confident": reading.confident,
                 # The reader's best guess, "?" only where it holds a letter the model cannot read.
                 "best_reading_right": bool(reading.readings)
-                and as_truth(plate, _in_rows(reading.readings[0].labels, plate.rows)) == plate.rows,
+                and as_truth(plate, in_rows(reading.readings[0].labels, plate.rows)) == plate.rows,
                 "foreign": [
                     {
                         **letter,
                         "flagged": read_char == UNREADABLE,
-                        "named": read_char == _letter_id(letter["letter"]),
+                        "named": read_char == letter_id(letter["letter"]),
                     }
-                    for letter, read_char in _foreign_reads(plate, reading)
+                    for letter, read_char in foreign_reads(plate, reading)
                 ],
                 "segmented_right": [len(r) for r in read] == [len(r) for r in plate.rows],
                 "boxes": [list(c.box) for c in reading.characters],
@@ -141,87 +141,12 @@ def evaluate_plates(
             sum(p["confident"] and not p["correct"] for p in per_plate) / len(per_plate), 4
         ),
         "without_format": without,
-        **_foreign_summary(per_plate),
+        **foreign_summary(per_plate),
         "one_row_plates": sum(not p["params"]["two_rows"] for p in per_plate),
         "two_row_plates": sum(p["params"]["two_rows"] for p in per_plate),
         "ms_per_plate_median": round(float(np.median(seconds)) * 1000, 2),
     }
     return summary, per_plate
-
-
-def _letter_id(glyph: str) -> str:
-    return next(label for label, painted in LETTERS.items() if painted == glyph)
-
-
-def _foreign_places(plate: Plate) -> list[tuple[int, int]]:
-    return [(r, c) for r, row in enumerate(plate.rows) for c, label in enumerate(row) if label == UNREADABLE]
-
-
-def as_truth(plate: Plate, read: list[list[str]]) -> list[list[str]]:
-    """The reading scored against the plate's truth: a letter outside the twelve named right (the
-    letter model's answer) counts as the ``?`` the truth holds, as an honest ``?`` does; a letter
-    named wrongly stays wrong."""
-    if [len(row) for row in read] != [len(row) for row in plate.rows]:
-        return read
-    out = [list(row) for row in read]
-    for letter, (r, c) in zip(plate.foreign, _foreign_places(plate), strict=True):
-        if out[r][c] == _letter_id(letter["letter"]):
-            out[r][c] = UNREADABLE
-    return out
-
-
-def _in_rows(labels: Sequence[str], rows: Sequence[Sequence[str]]) -> list[list[str]]:
-    """Flat labels cut into rows as long as ``rows``' (any labels left over make a row of their own)."""
-    out, start = [], 0
-    for row in rows:
-        out.append(list(labels[start : start + len(row)]))
-        start += len(row)
-    return out + ([list(labels[start:])] if start < len(labels) else [])
-
-
-def _foreign_reads(plate: Plate, reading: Any) -> list[tuple[dict[str, str], str | None]]:
-    """Each foreign letter of the plate and what the reader answered in its place (None: mis-segmented)."""
-    places = _foreign_places(plate)
-    read = reading.labels
-    segmented = [len(row) for row in read] == [len(row) for row in plate.rows]
-    return [
-        (letter, read[r][c] if segmented else None)
-        for letter, (r, c) in zip(plate.foreign, places, strict=True)
-    ]
-
-
-def _foreign_summary(per_plate: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Plates with letters outside the twelve: accuracy, flagged letters by symbol, false confidence."""
-    foreign = [p for p in per_plate if p["foreign"]]
-    if not foreign:
-        return {}
-    letters = [letter for p in foreign for letter in p["foreign"]]
-    by_symbol: dict[str, list[tuple[bool, bool]]] = {}
-    for letter in letters:
-        by_symbol.setdefault(letter["letter"], []).append((letter["flagged"], letter["named"]))
-    in_class = [p for p in per_plate if not p["foreign"]]
-    return {
-        "foreign_plates": len(foreign),
-        "in_class_plates": len(in_class),
-        "in_class_whole_plate_accuracy": round(
-            sum(p["correct"] for p in in_class) / max(len(in_class), 1), 4
-        ),
-        "foreign_whole_plate_accuracy": round(sum(p["correct"] for p in foreign) / len(foreign), 4),
-        "foreign_letters_flagged": round(sum(letter["flagged"] for letter in letters) / len(letters), 4),
-        "foreign_letters_named": round(sum(letter["named"] for letter in letters) / len(letters), 4),
-        "foreign_letters_misread": sum(not (letter["flagged"] or letter["named"]) for letter in letters),
-        "foreign_plates_false_confident": round(
-            sum(p["confident"] and not p["correct"] for p in foreign) / len(foreign), 4
-        ),
-        "foreign_flagged_by_symbol": {
-            symbol: {
-                "letters": len(answers),
-                "flagged": round(sum(f for f, _ in answers) / len(answers), 4),
-                "named": round(sum(n for _, n in answers) / len(answers), 4),
-            }
-            for symbol, answers in sorted(by_symbol.items())
-        },
-    }
 
 
 def plates_figure(

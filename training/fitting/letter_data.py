@@ -54,7 +54,7 @@ PARTS = ("fit", "val", "test")
 #: Share of the fitted plates' texts whose letters validate instead.
 VAL_SHARE = 0.25
 #: Renders per letter in the fit and in the validation set.
-RENDERS = {"fit": 160, "val": 40}
+RENDERS = {"fit": 400, "val": 40}
 #: At most this many of a source letter's crops per set (the sources hold hundreds of बा, प, च).
 SOURCE_CAP = {"fit": 300, "val": 100}
 #: The source name of rendered letters (every other source is real paint).
