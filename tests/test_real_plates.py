@@ -28,7 +28,7 @@ from training.evaluation.real_plates import crop_bytes, evaluate_plates, letters
 
 PHOTOS = SHARED / "data" / "plate-photos"
 #: Held-out plates' zone letters the served reader names right from their crops, at least.
-ZONES_NAMED = 12
+ZONES_NAMED = 18
 
 
 @pytest.fixture(scope="module")
