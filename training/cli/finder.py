@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from training.cli.options import Adder, models_option, reports_option
+from training.cli.options import Adder, models_option, reports_option, ship_run
 from training.data.dataset import DATA_HOME
 
 ACTIONS = ("train", "calibrate", "compare", "ship")
@@ -94,10 +94,7 @@ def _compare(args: argparse.Namespace) -> None:
 def _ship(args: argparse.Namespace) -> None:
     from training.release.char_finder import ship_finder
 
-    if not args.version:
-        raise SystemExit("ship needs --version: a shipped version never changes")
-    for path in ship_finder(args.run, args.models, args.version, args.reports):
-        print(f"wrote {path}")
+    ship_run(ship_finder, args)
 
 
 RUN: dict[str, Callable[[argparse.Namespace], None]] = {

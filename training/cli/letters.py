@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from training.cli.options import Adder, models_option, reports_option
+from training.cli.options import Adder, models_option, reports_option, ship_run
 from training.data.dataset import DATA_HOME
 
 ACTIONS = ("train", "ship")
@@ -74,10 +74,7 @@ def _train(args: argparse.Namespace) -> None:
 def _ship(args: argparse.Namespace) -> None:
     from training.release.letters import ship_letters
 
-    if not args.version:
-        raise SystemExit("ship needs --version: a shipped version never changes")
-    for path in ship_letters(args.run, args.models, args.version, args.reports):
-        print(f"wrote {path}")
+    ship_run(ship_letters, args)
 
 
 RUN: dict[str, Callable[[argparse.Namespace], None]] = {"train": _train, "ship": _ship}

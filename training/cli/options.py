@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from lpr.repository import DEFAULT_REPOSITORY
 from training.common.outputs import REPORTS
@@ -35,3 +36,12 @@ def refresh_card(models: str, reports: str) -> None:
     card = refresh(models, reports)
     if card is not None:
         print(f"refreshed {card}")
+
+
+def ship_run(ship: Callable[[str, str, str, str], list[Path]], args: argparse.Namespace) -> None:
+    """``ship`` the run ``--run`` as ``--version`` into ``--models`` (a version is required: shipped
+    once, it never changes), printing every file written."""
+    if not args.version:
+        raise SystemExit("ship needs --version: a shipped version never changes")
+    for path in ship(args.run, args.models, args.version, args.reports):
+        print(f"wrote {path}")
