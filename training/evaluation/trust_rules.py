@@ -79,8 +79,9 @@ def run_trust(data: str | Path, repository: str | Path, reports: str | Path = RE
     spec = InputSpec.from_dict(record["preprocessing"])
     session = onnx_session(files.onnx)
     sets = evaluated_sets(model_splits(record, data), spec)
-    probabilities = {id(s): onnx_predict(session, s.x) for s in sets}
-    calibrated = [(s, apply_temperature(probabilities[id(s)], calibration["temperature"])) for s in sets]
+    # Each set through the network once; every rule reads the same probabilities.
+    probabilities = {id(s.x): onnx_predict(session, s.x) for s in sets}
+    calibrated = [(s, apply_temperature(probabilities[id(s.x)], calibration["temperature"])) for s in sets]
     validation = _validation(calibrated)
     thresholds = {
         "served": float(calibration["threshold"]),
@@ -98,7 +99,7 @@ def run_trust(data: str | Path, repository: str | Path, reports: str | Path = RE
             name: {
                 "threshold": t,
                 "sources": source_reports(
-                    lambda x: onnx_predict(session, x), sets, calibration["temperature"], t
+                    lambda x: probabilities[id(x)], sets, calibration["temperature"], t
                 ),
             }
             for name, t in thresholds.items()
