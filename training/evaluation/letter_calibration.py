@@ -53,12 +53,17 @@ def letter_bars(
     return bars
 
 
+def _named_at_bar(calibrated: np.ndarray, bars: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop: the letter the model names, and whether its probability clears that letter's bar."""
+    named = calibrated.argmax(axis=1)
+    return named, calibrated.max(axis=1) >= np.array([bars[LETTER_LABELS[k]] for k in named])
+
+
 def per_letter(
     calibrated: np.ndarray, labels: np.ndarray, crops: Sequence[LetterCrop], bars: Mapping[str, float]
 ) -> dict[str, dict]:
     """Per letter: crops (by source), right, named at its bar, and crops of other letters named as it."""
-    named, confidence = calibrated.argmax(axis=1), calibrated.max(axis=1)
-    cleared = confidence >= np.array([bars[LETTER_LABELS[k]] for k in named])
+    named, cleared = _named_at_bar(calibrated, bars)
     report = {}
     for k, label in enumerate(LETTER_LABELS):
         own = labels == k
@@ -77,8 +82,7 @@ def per_letter(
 
 def totals(calibrated: np.ndarray, labels: np.ndarray, bars: Mapping[str, float]) -> dict[str, float | int]:
     """Over a set: accuracy, the share named at its bar, and how many were named wrongly at it."""
-    named, confidence = calibrated.argmax(axis=1), calibrated.max(axis=1)
-    cleared = confidence >= np.array([bars[LETTER_LABELS[k]] for k in named])
+    named, cleared = _named_at_bar(calibrated, bars)
     return {
         "n": len(labels),
         "accuracy": round(float((named == labels).mean()), 4) if len(labels) else 0.0,

@@ -84,6 +84,11 @@ def score(symbols: Sequence[Symbol], read: Sequence[str]) -> tuple[bool, int, in
     return exact, len(named), right
 
 
+def _verdict(truth: str, answer: str) -> str:
+    """A letter's answer against its truth: ``named_right``, ``unread`` (``?``) or ``named_wrongly``."""
+    return "named_right" if answer == truth else "unread" if answer == UNREADABLE else "named_wrongly"
+
+
 def letters_named(symbols: Sequence[Symbol], read: Sequence[str]) -> dict[str, int]:
     """The plate's zone and class letters (where read by eye): named right, answered ``?``, named
     wrongly; a reading of another length names none in place."""
@@ -93,11 +98,7 @@ def letters_named(symbols: Sequence[Symbol], read: Sequence[str]) -> dict[str, i
         if symbol.slot not in LETTER_SLOTS or symbol.label is None:
             continue
         counts["letters"] += 1
-        answer = read[i] if same_length else UNREADABLE
-        key = (
-            "named_right" if answer == symbol.label else "unread" if answer == UNREADABLE else "named_wrongly"
-        )
-        counts[key] += 1
+        counts[_verdict(symbol.label, read[i] if same_length else UNREADABLE)] += 1
     return counts
 
 
@@ -157,8 +158,7 @@ def _zones(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
             continue
         z = zones.setdefault(r["zone"], {"plates": 0, "named_right": 0, "unread": 0, "named_wrongly": 0})
         z["plates"] += 1
-        read = r["zone_read"] or UNREADABLE
-        z["named_right" if read == r["zone"] else "unread" if read == UNREADABLE else "named_wrongly"] += 1
+        z[_verdict(r["zone"], r["zone_read"] or UNREADABLE)] += 1
     return dict(sorted(zones.items()))
 
 
