@@ -21,6 +21,10 @@ The path, and why each step is there:
    read fewer real plates.
 5. **Read** with the plate reader (:mod:`lpr.readers`) and map the
    characters' boxes back to the upright image.
+6. **Zoom** (:func:`_zoom`): a plate found in a photo is read once more,
+   the way up already chosen, around the characters the first reading found
+   (widened for a row it missed), and the surer reading kept. A loose box
+   shrinks a plate until its small top row is lost.
 
 A tight crop of a plate is found as one plate filling the image; its box is
 then the whole image and it is read exactly as before photos were accepted.
@@ -184,8 +188,11 @@ def _read_region(
     scale: float,
     full_size: Callable[[], Image.Image],
     reader: PlateReader,
+    turns: tuple[int, ...] | None = None,
 ) -> tuple[int, PlateReading, BoxMapper]:
-    """Read one region (full-size pixels): the turn it needed, its reading, its box mapper."""
+    """Read one region (full-size pixels): the turn it needed, its reading, its box mapper.
+
+    ``turns``: the quarter turns to try; by default the two ways up its shape allows."""
     left, top, right, bottom = region
     source, factor = small, scale
     if max(right - left, bottom - top) * scale < MIN_PLATE_SIDE and scale < 1.0:
@@ -193,13 +200,51 @@ def _read_region(
     x0, y0 = math.floor(left * factor), math.floor(top * factor)
     with unreadable():
         crop = source.crop((x0, y0, math.ceil(right * factor), math.ceil(bottom * factor)))
-    turns = (90, 270) if crop.height > crop.width * 1.05 else (0, 180)
+    if turns is None:
+        turns = (90, 270) if crop.height > crop.width * 1.05 else (0, 180)
     turn, reading = read_upright(crop, turns, reader)
 
     def to_crop(points: np.ndarray) -> np.ndarray:
         return _unturn(points, turn, crop.width, crop.height)
 
     return turn, reading, _box_mapper(to_crop, (x0, y0), factor)
+
+
+#: A zoom (:func:`_zoom`) widens the characters found by this share of their extent left and
+#: right, and this share of their height above and below (room for a row the first read missed);
+#: it is read only when it is at most :data:`ZOOM_AREA` of the box (else it is the same pixels).
+ZOOM_SIDE = 0.1
+ZOOM_UP_DOWN = 1.0
+ZOOM_AREA = 0.9
+
+
+def _zoom(
+    reading: PlateReading, mapper: BoxMapper, region: tuple[float, float, float, float]
+) -> tuple[float, float, float, float] | None:
+    """The region (full-size pixels, within ``region``) a plate's first reading says its characters
+    are in, widened for a row it missed; None when that is most of ``region`` already.
+
+    A loose box (the lamp above the plate, the mudguard) shrinks the plate in the finder's
+    letterbox until its small top row is lost; read again around the characters found, the
+    plate fills the letterbox."""
+    chars = reading.characters
+    if not chars:
+        return None
+    boxes = [mapper(c.box) for c in chars]
+    x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
+    x1, y1 = max(b.x + b.width for b in boxes), max(b.y + b.height for b in boxes)
+    w, h = x1 - x0, y1 - y0
+    left, top, right, bottom = region
+    zoom = (
+        max(left, x0 - ZOOM_SIDE * w),
+        max(top, y0 - ZOOM_UP_DOWN * h),
+        min(right, x1 + ZOOM_SIDE * w),
+        min(bottom, y1 + ZOOM_UP_DOWN * h),
+    )
+    area = (zoom[2] - zoom[0]) * (zoom[3] - zoom[1])
+    if area <= 0 or area > ZOOM_AREA * (right - left) * (bottom - top):
+        return None
+    return zoom
 
 
 def _read_one(
@@ -225,7 +270,8 @@ def _read_one(
         min(float(height), y0 + h * (1 + MARGIN)),
     )
     all_of_it = Box(0, 0, width, height)
-    if w >= TIGHT * width and h >= TIGHT * height:
+    tight = w >= TIGHT * width and h >= TIGHT * height
+    if tight:
         candidates = [(whole, all_of_it)]
     elif box.width * box.height >= TIGHT_AREA * width * height:
         # A close-up or a crop with a loose margin: read whole and boxed, keep the surer reading.
@@ -238,6 +284,11 @@ def _read_one(
         if best is None or _quality(reading) > _quality(best[2]):
             best = (shown, rotation, reading, mapper)
     assert best is not None
+    zoom = None if tight else _zoom(best[2], best[3], around)
+    if zoom is not None:  # read again where the characters are, the way up already chosen
+        rotation, reading, mapper = _read_region(zoom, small, scale, full_size, reader, (best[1],))
+        if _quality(reading) > _quality(best[2]):
+            best = (box, rotation, reading, mapper)
     shown, rotation, reading, mapper = best
     with unreadable():  # the geometry comes from the image's pixels
         upright = reading.moved(mapper)

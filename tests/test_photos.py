@@ -9,6 +9,7 @@ the image, and the validation photos are ones the detector never saw.
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from lpr.detection import DETECTOR_MODEL, HEAD, Detection, DetectorSpec, decode, iou, letterbox
-from lpr.photo_reader import _box_mapper, _unturn
+from lpr.photo_reader import ZOOM_UP_DOWN, _box_mapper, _unturn, _zoom
 from lpr.plate_reader import Box
 from lpr.repository import DEFAULT_REPOSITORY, locate
 from service.plate_schemas import PlateReading
@@ -264,6 +265,37 @@ def test_a_tight_crop_is_one_plate_filling_the_image(client: TestClient) -> None
         "height": plate.image.height,
     }
     assert body["text"] == plate.text
+
+
+def _reading_with(*boxes: Box) -> SimpleNamespace:
+    """What :func:`_zoom` reads of a plate reading: its characters' boxes."""
+    return SimpleNamespace(characters=[SimpleNamespace(box=box) for box in boxes])
+
+
+def test_a_zoom_reaches_above_and_below_the_characters_found_and_stays_in_the_box() -> None:
+    region = (0.0, 0.0, 400.0, 300.0)
+    serial_row = _reading_with(Box(50, 200, 60, 40), Box(120, 200, 60, 40), Box(190, 200, 60, 40))
+    left, top, right, bottom = _zoom(serial_row, lambda box: box, region)
+    # Room for a row the first read missed: a top row is smaller than the serial row under it.
+    assert top == pytest.approx(200 - ZOOM_UP_DOWN * 40) and 200 - top >= 30
+    assert bottom == pytest.approx(min(300, 240 + ZOOM_UP_DOWN * 40))
+    assert left < 50 and right > 250  # a little room either side
+    assert (left, top) >= region[:2] and (right, bottom) <= region[2:]
+    filling = _reading_with(Box(5, 5, 190, 140), Box(205, 150, 190, 140))
+    assert _zoom(filling, lambda box: box, region) is None  # the same pixels: not read again
+    assert _zoom(_reading_with(), lambda box: box, region) is None
+
+
+def test_a_loosely_boxed_plate_is_read_with_its_small_top_row(client: TestClient, held_out) -> None:
+    """The detector boxes this plate with the lamp above it; the top row (zone, lot, class) is
+    small in that box. Read again around the characters found, both rows come back."""
+    photo = next(p for p in held_out if p.path.name == "293e3b0e92d1529e.jpg")
+    body = client.post("/read-plate", **upload(photo.path.read_bytes(), photo.path.name)).json()
+    plate = body["plates"][0]
+    assert iou(as_detection(plate["box"]), upright_box(photo)) < 0.5  # the box is loose
+    labels = [c["label"] for row in plate["rows"] for c in row["characters"]]
+    assert [len(row["characters"]) for row in plate["rows"]] == [4, 3]
+    assert reads_exactly(parse_text(photo.text), labels), labels
 
 
 def test_a_large_photo_is_read_within_the_pixel_limit_and_refused_above_it(held_out) -> None:
