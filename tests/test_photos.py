@@ -265,6 +265,11 @@ def test_a_tight_crop_is_one_plate_filling_the_image(client: TestClient) -> None
         "height": plate.image.height,
     }
     assert body["text"] == plate.text
+    # It is read with a grey margin around it; no character's box reaches into that margin.
+    for char in (c for row in body["plates"][0]["rows"] for c in row["characters"]):
+        b = char["box"]
+        assert b["x"] >= 0 and b["y"] >= 0
+        assert b["x"] + b["width"] <= plate.image.width and b["y"] + b["height"] <= plate.image.height
 
 
 def _reading_with(*boxes: Box) -> SimpleNamespace:

@@ -280,7 +280,7 @@ def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Pat
     """``lpr-train plates`` scores what the served plate reader answers for a tight crop, and writes
     its report and figure to the reports folder it is given, nothing into the model repository."""
     from lpr.model import Model
-    from lpr.photo_reader import read_upright
+    from lpr.photo_reader import read_tight
     from training.evaluation.plates import run_plate_eval, served_files, served_finder, served_plate_reader
 
     repository = ROOT / "models"
@@ -296,7 +296,7 @@ def test_the_plate_evaluation_reads_with_the_services_plate_reader(tmp_path: Pat
     reader = served_plate_reader(finder, Model(served.onnx, served.metadata), repository)
     wrong = {e["index"]: e["read"] for e in report["errors"]}
     for index, plate in enumerate(generate_plates(TEST_CROPS, count=8, seed=DEFAULT_SEED)):
-        read = read_upright(plate.image, (0, 180), reader)[1].labels
+        read = read_tight(plate.image, reader)[1].labels
         assert read == wrong.get(index, plate.rows)
     assert report["reader"] == finder.metadata.model_version
 

@@ -32,7 +32,7 @@ import numpy as np
 from lpr.char_finder import CharFinder
 from lpr.detection import Detector
 from lpr.model import Model
-from lpr.photo_reader import PhotoReading, read_upright
+from lpr.photo_reader import PhotoReading, read_tight
 from lpr.plate_grammar import LETTER_SLOTS
 from lpr.plate_reader import PlateReading
 from lpr.readers import FinderReader
@@ -58,7 +58,7 @@ def lowest_bar(scores: Sequence[float], wrong: Sequence[bool], allowed: int) -> 
 
 
 def _read(reader: FinderReader, image) -> PlateReading:
-    return read_upright(image, (0, 180), reader)[1]
+    return read_tight(image, reader)[1]
 
 
 def _real(

@@ -30,7 +30,7 @@ from PIL import Image, ImageOps
 from lpr.char_finder import CharFinder
 from lpr.detection import DETECTOR_MODEL, Detection, Detector
 from lpr.model import Model
-from lpr.photo_reader import PhotoReading, read_photo, read_upright
+from lpr.photo_reader import PhotoReading, read_photo, read_tight
 from lpr.readers import PlateReader
 from lpr.repository import locate
 from training.common.outputs import REPORTS, figures_dir, write_json
@@ -200,7 +200,7 @@ def _tight_crops(
         buffer = io.BytesIO()
         plate.image.save(buffer, "PNG")
         reading = read(buffer.getvalue())
-        _, crop = read_upright(plate.image, (0, 180), plates_reader)
+        _, crop = read_tight(plate.image, plates_reader)
         first = reading.plates[0] if reading.plates else None
         whole += bool(first and first.box == (0, 0, plate.image.width, plate.image.height))
         same += bool(first and first.reading.labels == crop.labels)

@@ -4,9 +4,8 @@ The dataset only has single-character crops, so the plate reader is measured
 on plates composed from the *test* crops (:mod:`training.synthesis.plates`):
 every character on a plate is a real crop no model trained on. Each plate is
 read as ``POST /read-plate`` reads a tight crop: the served reader
-(:func:`served_plate_reader`), as it is and
-upside down in one pass, the better reading kept
-(:func:`lpr.photo_reader.read_upright`).
+(:func:`served_plate_reader`), with a grey margin, as it is and upside down
+in one pass, the better reading kept (:func:`lpr.photo_reader.read_tight`).
 
 NumPy, Pillow, SciPy and ONNX Runtime only (the figure needs matplotlib, imported lazily).
 """
@@ -24,7 +23,7 @@ from lpr.char_finder import FINDER_MODEL, CharFinder
 from lpr.labels import LABELS
 from lpr.letter_namer import LETTER_MODEL, LetterNamer
 from lpr.model import Model
-from lpr.photo_reader import read_upright
+from lpr.photo_reader import read_tight
 from lpr.plate_reader import UNREADABLE, ReadsCharacters, decode
 from lpr.preprocessing import load_file
 from lpr.readers import FinderReader, PlateReader, served_reader
@@ -97,7 +96,7 @@ def evaluate_plates(
     seconds: list[float] = []
     for index, plate in enumerate(plates):
         started = time.perf_counter()
-        _, reading = read_upright(plate.image, (0, 180), reader)
+        _, reading = read_tight(plate.image, reader)
         read = as_truth(plate, reading.labels)
         seconds.append(time.perf_counter() - started)
         raw = decode(reading.segmentation, reading.probabilities, names, use_grammar=False)
