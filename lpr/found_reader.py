@@ -33,19 +33,26 @@ MAYBE = 0.15
 #: A zonal plate holds zone, one to three lot digits, class and one to four serial digits.
 MIN_CHARACTERS = 4
 MAX_CHARACTERS = 10
+#: A character starts a new row when its centre is this share of a character's height below the
+#: current row's (the taller of the two, or the plate's median): a tilted serial row of big
+#: digits must stay one row under a top row of small ones.
+ROW_JUMP = 0.5
 #: An empty mask: a found character is read from the image, not from a segmenter's ink.
 _NO_INK = np.zeros((1, 1), dtype=bool)
 
 
 def rows_of(found: Sequence[Found]) -> list[list[Found]]:
-    """Characters into rows by their centres' height (a jump of half a median height), left to right."""
+    """Characters into rows by their centres' height (a jump of :data:`ROW_JUMP` of a character's
+    height: the taller of the row's and the next character's, at least the median), left to right."""
     if not found:
         return []
     median_h = float(np.median([f.height for f in found]))
     ordered = sorted(found, key=lambda f: f.centre_y)
     rows = [[ordered[0]]]
     for f in ordered[1:]:
-        if f.centre_y - float(np.mean([g.centre_y for g in rows[-1]])) > 0.5 * median_h:
+        row = rows[-1]
+        reach = ROW_JUMP * max(median_h, f.height, float(np.mean([g.height for g in row])))
+        if f.centre_y - float(np.mean([g.centre_y for g in row])) > reach:
             rows.append([])
         rows[-1].append(f)
     return [sorted(row, key=lambda f: f.x) for row in rows]

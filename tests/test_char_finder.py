@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 from conftest import SHARED
 
 from lpr.char_finder import FINDER_LABELS, FINDER_MODEL, FinderMetadata, FinderSpec, Found
-from lpr.found_reader import SURE, read_found
+from lpr.found_reader import SURE, read_found, rows_of
 from lpr.plate_reader import UNREADABLE
 from lpr.repository import DEFAULT_REPOSITORY, locate
 from training.synthesis.painted import painted_plates
@@ -113,6 +114,19 @@ def test_a_plate_the_heatmap_is_sure_of_may_be_confident() -> None:
     assert all(f.score >= SURE for f in found)
     assert reading.count_certain and reading.confident
     assert [c.label for c in reading.characters] == labels
+
+
+def test_a_tilted_serial_row_of_big_digits_under_a_small_top_row_stays_one_row() -> None:
+    """A two-row plate seen at an angle: the serial digits are taller than the top row's letters
+    and their centres drop along the row by more than half a top-row letter's height."""
+    p = np.full(len(FINDER_LABELS), 1.0 / len(FINDER_LABELS))
+    top = [Found(100.0 + 30 * i, 60.0, 25.0, 34.0, 0.9, p) for i in range(4)]  # centres at y 77
+    serial = [Found(80.0, 98.0, 72.0, 51.0, 0.9, p), Found(214.0, 122.0, 74.0, 45.0, 0.9, p)]  # 123.5, 144.5
+    rows = rows_of([*top, *serial])
+    assert [len(row) for row in rows] == [4, 2]
+    assert rows[1] == serial  # left to right
+    # Two rows of the same small size a row apart are still two rows.
+    assert [len(row) for row in rows_of([*top, *(replace(f, y=f.y + 40) for f in top)])] == [4, 4]
 
 
 def test_the_shipped_finder_is_a_served_version_of_its_own_kind() -> None:
