@@ -28,7 +28,7 @@ from training.evaluation.real_plates import crop_bytes, evaluate_plates, letters
 
 PHOTOS = SHARED / "data" / "plate-photos"
 #: Held-out plates' zone letters the served reader names right from their crops, at least.
-ZONES_NAMED = 18
+ZONES_NAMED = 22
 
 
 @pytest.fixture(scope="module")
@@ -182,9 +182,11 @@ def test_lpr_train_real_plates_writes_the_splits_report(tmp_path: Path, capsys) 
         assert report[way]["confident_and_wrong"] == 0
         assert report[way]["confident_with_a_wrong_letter"] == 0
         assert sum(z["plates"] for z in report[way]["zone_letters"].values()) == 26
-    # The learned reader on real plates it never saw (connected components read 10 and 11 of them).
-    assert report["crop"]["exact"] >= 17 and report["crop"]["in_class_right"] >= 0.88 * 165
-    assert report["photo"]["exact"] >= 13
+    # The learned reader on real plates it never saw (connected components read 10 and 11 of them):
+    # issue 22's bar for crops (22 of 26, 95 % of in-class symbols in place), and photos read
+    # around their characters (15 before the zoom).
+    assert report["crop"]["exact"] >= 22 and report["crop"]["in_class_right"] >= 0.95 * 165
+    assert report["photo"]["exact"] >= 19
     # The letter model names the held-out plates' को (never named before it shipped).
     assert report["crop"]["zone_letters"]["ko"]["named_right"] >= ZONES_NAMED
     assert "crop: exact" in capsys.readouterr().out
