@@ -260,19 +260,26 @@ def _zoom(
     chars = reading.characters
     if not chars:
         return None
-    boxes = [mapper(c.box) for c in chars]
-    x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
-    x1, y1 = max(b.x + b.width for b in boxes), max(b.y + b.height for b in boxes)
+    # Widened in the pixels read (rows run left to right there, whatever the photo's turn).
+    x0, y0 = min(c.box.x for c in chars), min(c.box.y for c in chars)
+    x1 = max(c.box.x + c.box.width for c in chars)
+    y1 = max(c.box.y + c.box.height for c in chars)
     w, h = x1 - x0, y1 - y0
+    side = ZOOM_SIDE * w
+    seen = reading.segmentation
+    zx0, zy0 = max(0, math.floor(x0 - side)), max(0, math.floor(y0 - ZOOM_UP_DOWN * h))
+    zx1 = min(seen.width, math.ceil(x1 + side))
+    zy1 = min(seen.height, math.ceil(y1 + ZOOM_UP_DOWN * h))
+    box = mapper(Box(zx0, zy0, max(1, zx1 - zx0), max(1, zy1 - zy0)))
     left, top, right, bottom = region
     zoom = (
-        max(left, x0 - ZOOM_SIDE * w),
-        max(top, y0 - ZOOM_UP_DOWN * h),
-        min(right, x1 + ZOOM_SIDE * w),
-        min(bottom, y1 + ZOOM_UP_DOWN * h),
+        max(left, box.x),
+        max(top, box.y),
+        min(right, box.x + box.width),
+        min(bottom, box.y + box.height),
     )
     area = (zoom[2] - zoom[0]) * (zoom[3] - zoom[1])
-    if area <= 0 or area > ZOOM_AREA * (right - left) * (bottom - top):
+    if zoom[2] <= zoom[0] or zoom[3] <= zoom[1] or area > ZOOM_AREA * (right - left) * (bottom - top):
         return None
     return zoom
 

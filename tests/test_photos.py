@@ -273,8 +273,11 @@ def test_a_tight_crop_is_one_plate_filling_the_image(client: TestClient) -> None
 
 
 def _reading_with(*boxes: Box) -> SimpleNamespace:
-    """What :func:`_zoom` reads of a plate reading: its characters' boxes."""
-    return SimpleNamespace(characters=[SimpleNamespace(box=box) for box in boxes])
+    """What :func:`_zoom` reads of a plate reading: its characters' boxes in a 400 × 300 image."""
+    return SimpleNamespace(
+        characters=[SimpleNamespace(box=box) for box in boxes],
+        segmentation=SimpleNamespace(width=400, height=300),
+    )
 
 
 def test_a_zoom_reaches_above_and_below_the_characters_found_and_stays_in_the_box() -> None:
@@ -289,6 +292,15 @@ def test_a_zoom_reaches_above_and_below_the_characters_found_and_stays_in_the_bo
     filling = _reading_with(Box(5, 5, 190, 140), Box(205, 150, 190, 140))
     assert _zoom(filling, lambda box: box, region) is None  # the same pixels: not read again
     assert _zoom(_reading_with(), lambda box: box, region) is None
+
+
+def test_a_zoom_on_a_plate_read_sideways_widens_along_its_rows() -> None:
+    """A photo stored sideways: the plate was read turned 270°, so its rows run down the photo."""
+    serial_row = _reading_with(Box(50, 200, 60, 40), Box(120, 200, 60, 40), Box(190, 200, 60, 40))
+    to_photo = _box_mapper(lambda p: _unturn(p, 270, 300, 400), (0, 0), 1.0)  # a 300 × 400 crop
+    # Along the row (the photo's height): 10 % of its 200 px each side; across it (the photo's
+    # width): the row's 40 px height above and below.
+    assert _zoom(serial_row, to_photo, (0.0, 0.0, 300.0, 400.0)) == (160, 130, 280, 370)
 
 
 def test_a_loosely_boxed_plate_is_read_with_its_small_top_row(client: TestClient, held_out) -> None:
