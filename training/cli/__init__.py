@@ -69,7 +69,6 @@ def _train_arguments(add: Adder) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from training.cli.plate_chars import cut_plate_chars
     from training.evaluation.evaluate import evaluate_and_export
     from training.fitting.train import train
 
@@ -81,7 +80,6 @@ def _train(args: argparse.Namespace) -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         limit_per_class=args.limit_per_class,
-        plates=cut_plate_chars(args.data) if RECIPES[args.arch].plate_chars else None,
     )
     if not args.no_export:
         evaluate_and_export(run)

@@ -41,7 +41,6 @@ from training.data.plate_texts import RealPlate
 from training.evaluation.photo_eval import reader
 from training.evaluation.real_plates import crop_bytes, score
 from training.fitting.finder_data import fitted_crops, painted_set
-from training.fitting.letter_data import letter_part
 
 #: Share of characters that may be named wrong above the character bar: a doubtful character is
 #: `?`, but a plate is stored only past the plate bar, so this bar need not be as strict as that one.
@@ -104,17 +103,6 @@ def _fit(reader: FinderReader, plates: list) -> dict[str, float]:
     }
 
 
-def unseen_by_classifier(plates: Sequence[RealPlate], classifier_record: dict[str, Any]) -> list[RealPlate]:
-    """The plates whose characters the classifier never fitted: the plate bar is fitted on these.
-
-    A classifier that fitted real plate characters (:mod:`training.fitting.plate_chars`) is sure
-    of them; a bar fitted on its own plates would let unseen ones through. Every plate of a text
-    (a bike's twins) whose characters it fitted is left out.
-    """
-    chars = classifier_record["dataset"].get("plate_chars")
-    return [p for p in plates if not chars or letter_part(p, chars["split_seed"]) != "fit"]
-
-
 def calibrate_finder(
     run: str | Path,
     classifier: Model,
@@ -139,19 +127,13 @@ def calibrate_finder(
     own = _fit(FinderReader(finder), plates)
     by_classifier = FinderReader(finder, classify=classifier.run, classifier=classifier.metadata)
     named = _fit(by_classifier, plates)
-    unseen = unseen_by_classifier(fit_plates, classifier_record)
-    real = [(s, w) for s, w, sure in _real(reader(detector, by_classifier), unseen) if sure]
+    real = [(s, w) for s, w, sure in _real(reader(detector, by_classifier), fit_plates) if sure]
     real_bar = lowest_bar(*zip(*real, strict=True), 0) if real else 0.0
     calibration = {
         "temperature": 1.0,
         **own,
         "classifier_plate_threshold": max(named["plate_threshold"], real_bar),
-        "fitted_on": {
-            "painted_validation_plates": len(plates),
-            "seed": seed,
-            "real_fit_plates": len(real),
-            "real_plates_the_classifier_fitted_left_out": len(fit_plates) - len(unseen),
-        },
+        "fitted_on": {"painted_validation_plates": len(plates), "seed": seed, "real_fit_plates": len(real)},
     }
     record["calibration"] = calibration
     write_json(run / "record.json", record)

@@ -34,7 +34,7 @@ from lpr.char_finder import CharFinder, Found, letterbox, padded_box
 from lpr.char_finder import decode as decode_head
 from lpr.plate_grammar import LETTER_SLOTS, LETTERS
 from lpr.preprocessing import InputSpec, preprocess_into
-from training.data.plate_texts import RealPlate, Symbol
+from training.data.plate_texts import RealPlate
 from training.data.sources import model_splits
 from training.fitting.finder_data import label_real
 from training.synthesis.ood import (
@@ -101,18 +101,6 @@ def real_letters(
     seed: int,
 ) -> dict[str, list[LetterCrop]]:
     """The zone and class letters of every plate the finder boxes as its text reads, by set."""
-    return real_symbols(plates, crop, find, seed, lambda symbol: symbol.slot in LETTER_SLOTS)
-
-
-def real_symbols(
-    plates: Sequence[RealPlate],
-    crop: Callable[[RealPlate], bytes],
-    find: Callable[[Image.Image], list[Found]],
-    seed: int,
-    keep: Callable[[Symbol], bool],
-) -> dict[str, list[LetterCrop]]:
-    """The readable symbols ``keep`` chooses of every plate the finder boxes as its text reads, by
-    set (:func:`letter_part`), cut as the reader cuts them."""
     parts: dict[str, list[LetterCrop]] = {part: [] for part in PARTS}
     for plate in plates:
         part = letter_part(plate, seed)
@@ -124,9 +112,9 @@ def real_symbols(
             continue
         turned, boxes, _ = labelled
         for symbol, box in zip(plate.symbols, boxes, strict=True):
-            if symbol.label is not None and keep(symbol):
-                cut = turned.crop(padded_box(*box, turned.width, turned.height))
-                parts[part].append(LetterCrop(symbol.label, cut, "plate-photos", plate.name))
+            if symbol.slot in LETTER_SLOTS and symbol.label is not None:
+                letter = turned.crop(padded_box(*box, turned.width, turned.height))
+                parts[part].append(LetterCrop(symbol.label, letter, "plate-photos", plate.name))
     return parts
 
 

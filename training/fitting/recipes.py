@@ -63,9 +63,6 @@ class Recipe:
     #: Re-binarised variants of each real out-of-class crop (``cha``) fitted with a uniform target;
     #: -1 = those crops are not fitted.
     unknown_copies: int = -1
-    #: Copies of each real plate character of the fitted bikes (``training.fitting.plate_chars``)
-    #: in the fit set; 0 = none.
-    plate_chars: int = 0
     #: What the shipped metadata's ``version`` says: a new recipe shipped is a new model version.
     version: str = "1.0.0"
 
@@ -143,11 +140,6 @@ RECIPES["multi"] = replace(
     epochs=24,
     version="1.5.0",
 )
-
-# Candidate 1.6.0: multi plus the real characters of the fitted bikes' plates, cut by the served
-# finder as the reader cuts them (hand-painted, worn, seen at an angle), eight copies of each;
-# their other letters (को ...) fitted towards no class.
-RECIPES["multi-plates"] = replace(RECIPES["multi"], plate_chars=8, version="1.6.0")
 
 #: The recipe of the shipped model (``models/lpr-default``): what ``lpr-train train``, ``make train``,
 #: the Docker train target and the compose profile train unless told otherwise.

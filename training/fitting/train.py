@@ -27,7 +27,6 @@ from training.data.dataset import Split, open_dataset
 from training.data.sources import Splits, recipe_splits
 from training.fitting.models import augmenter, build, count_flops
 from training.fitting.outlier_exposure import describe, outlier_count, outlier_set, with_outliers
-from training.fitting.plate_chars import PlateChars
 from training.fitting.recipes import RECIPES, SHIPPED, Recipe
 from training.synthesis.augment import augmented_inputs, load_masks
 
@@ -135,7 +134,7 @@ def _source_inputs(splits: Splits, recipe: Recipe, seed: int) -> tuple[np.ndarra
 
 
 def fit_inputs(
-    splits: Splits, recipe: Recipe, seed: int, plates: PlateChars | None = None
+    splits: Splits, recipe: Recipe, seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
     """The fit set as model inputs and target distributions, and what its outliers were (or ``None``).
 
@@ -143,8 +142,6 @@ def fit_inputs(
     then, with outlier exposure, out-of-class crops with a uniform target: real
     ones from the sources (multi-source recipes) and rendered ones.
     """
-    if recipe.plate_chars and plates is None:
-        raise ValueError("this recipe fits real plate characters: pass them (lpr-train train cuts them)")
     x_real = np.zeros((0, *recipe.input.shape), dtype=np.float32)
     if splits.sources:
         x_fit, y_fit, x_real = _source_inputs(splits, recipe, seed)
@@ -152,10 +149,6 @@ def fit_inputs(
         x_fit, y_fit = _variants(splits.fit, recipe.ink_copies, recipe, seed)
     else:
         x_fit, y_fit = splits.fit.load(recipe.input), splits.fit.labels
-    if recipe.plate_chars and plates is not None:
-        x_plate, y_plate, x_other = plates.arrays(recipe.input, recipe.plate_chars)
-        x_fit, y_fit = np.concatenate([x_fit, x_plate]), np.concatenate([y_fit, y_plate])
-        x_real = np.concatenate([x_real, x_other])
     n_out = outlier_count(recipe.outlier_exposure, len(x_fit))
     if not n_out and not len(x_real):
         return x_fit, keras.utils.to_categorical(y_fit, NUM_CLASSES), None
@@ -272,12 +265,10 @@ def train(
     limit_per_class: int | None = None,
     verbose: int = 2,
     recipe: Recipe | None = None,
-    plates: PlateChars | None = None,
 ) -> Path:
     """Train ``arch`` on ``data_root`` and return the run folder.
 
-    ``recipe``: a variant of ``arch``'s recipe to train instead (leave-one-source-out);
-    ``plates``: the real plate characters a recipe with ``plate_chars`` fits.
+    ``recipe``: a variant of ``arch``'s recipe to train instead (leave-one-source-out).
     """
     recipe = resolve_recipe(arch, epochs, batch_size) if recipe is None else recipe
     out = Path(out_dir)
@@ -291,7 +282,7 @@ def train(
     # Inputs and targets.
     x_val = splits.val.load(recipe.input)
     t_val = keras.utils.to_categorical(splits.val.labels, NUM_CLASSES)
-    x_fit, t_fit, outliers = fit_inputs(splits, recipe, seed, plates)
+    x_fit, t_fit, outliers = fit_inputs(splits, recipe, seed)
 
     # Model.
     model = build(recipe, steps_per_epoch=int(np.ceil(len(x_fit) / recipe.batch_size)))
@@ -310,14 +301,11 @@ def train(
     train_seconds = time.perf_counter() - started
 
     # Save what the run was.
-    dataset = dataset_block(data_root, splits, limit_per_class)
-    if recipe.plate_chars and plates is not None:
-        dataset["plate_chars"] = plates.provenance
     run = run_record(
         arch,
         recipe,
         seed,
-        dataset,
+        dataset_block(data_root, splits, limit_per_class),
         outliers,
         history,
         train_seconds,
