@@ -315,9 +315,9 @@ def _read_one(
         candidates = [(whole, all_of_it), (around, box)]
     else:
         candidates = [(around, box)]
+    margin = TIGHT_MARGIN if tight else 0.0
     best: tuple[Box, int, PlateReading, BoxMapper] | None = None
     for region, shown in candidates:
-        margin = TIGHT_MARGIN if tight else 0.0
         rotation, reading, mapper = _read_region(region, small, scale, full_size, reader, margin=margin)
         if best is None or _quality(reading) > _quality(best[2]):
             best = (shown, rotation, reading, mapper)
