@@ -17,9 +17,14 @@ What the two models say together:
   it stays ``?``);
 * the classifier named बा or प and the letter model names the same, or none at
   its bar: the classifier's answer stands;
-* they name different letters, each at its bar: the classifier's answer stands,
-  as the reading's best guess, but two models that disagree are not a reading to
-  store.
+* they name different letters, each at its bar: in the zone slot the letter
+  model's zone, in the class slot the classifier's letter, as the reading's best
+  guess; two models that disagree are not a reading to store either way. The
+  classifier knows one zone, बा, and its letter bar was fitted on crops of its
+  own two letters only, so a को or स painted like बा clears it; the letter
+  model's bars were fitted against every other letter's crops. Every class
+  slot of a motorbike holds प, which the classifier has fitted thousands of
+  times, and there the letter model was the one wrong (a real प named च).
 
 A plate with a letter named by the letter model, or with such a disagreement, is
 read but not ``confident`` (:attr:`lpr.plate_reader.PlateReading.letters_settled`):
@@ -125,20 +130,26 @@ class LetterNamer:
         if character.label == UNREADABLE:
             if not (sure and character.reason == "unsupported_symbol") or label in self.classifier_labels:
                 return character, True
-            order = np.argsort(-q, kind="stable")[:TOP_K]
-            candidates = tuple(
-                Candidate(labels[k], glyph(labels[k]), round(float(q[k]), DECIMALS)) for k in order
-            )
-            named = replace(
-                character,
-                label=label,
-                devanagari=glyph(label),
-                confidence=round(probability, DECIMALS),
-                reason=None,
-                candidates=candidates,
-            )
-            return named, False
-        return character, not (sure and label != character.label)
+            return _named(character, labels, q, best), False
+        if not sure or label == character.label:
+            return character, True
+        if character.slot == "zone" and label not in self.classifier_labels:
+            return _named(character, labels, q, best), False
+        return character, False
+
+
+def _named(character: Character, labels: Sequence[str], q: np.ndarray, best: int) -> Character:
+    """The character named as the letter model names it, with the letter model's candidates."""
+    order = np.argsort(-q, kind="stable")[:TOP_K]
+    candidates = tuple(Candidate(labels[k], glyph(labels[k]), round(float(q[k]), DECIMALS)) for k in order)
+    return replace(
+        character,
+        label=labels[best],
+        devanagari=glyph(labels[best]),
+        confidence=round(float(q[best]), DECIMALS),
+        reason=None,
+        candidates=candidates,
+    )
 
 
 def _renamed(reading: PlateReading, named: Mapping[int, Character], settled: bool) -> PlateReading:
@@ -150,17 +161,21 @@ def _renamed(reading: PlateReading, named: Mapping[int, Character], settled: boo
         rows.append(Row(tuple(flat[start : start + len(row.characters)])))
         start += len(row.characters)
     lengths = [len(row.characters) for row in reading.rows]
-    readings = tuple(_with_letters(r, named, lengths) for r in reading.readings)
+    read = {j: reading.characters[j].label for j in named}
+    readings = tuple(_with_letters(r, named, read, lengths) for r in reading.readings)
     return replace(
         reading, rows=tuple(rows), readings=readings, letters_settled=reading.letters_settled and settled
     )
 
 
-def _with_letters(reading: Reading, named: Mapping[int, Character], lengths: Sequence[int]) -> Reading:
-    """A candidate reading whose letter places hold what the letter model named instead of ``?``."""
+def _with_letters(
+    reading: Reading, named: Mapping[int, Character], read: Mapping[int, str], lengths: Sequence[int]
+) -> Reading:
+    """A candidate reading whose letter places hold what the letter model named instead of ``?`` or
+    of the letter the classifier ``read`` there."""
     labels = list(reading.labels)
     for j, character in named.items():
-        if j < len(labels) and labels[j] == UNREADABLE:
+        if j < len(labels) and labels[j] in (UNREADABLE, read[j]):
             labels[j] = character.label
     text, start = [], 0
     for length in lengths:

@@ -145,7 +145,9 @@ def _reading(classifier: ModelMetadata, letter: str):
         ("?", "ko", 0.6, "?", True),  # below को's own bar
         ("?", "ba", 0.9999, "?", True),  # बा is the classifier's to read: it did not
         ("ba", "ba", 0.9999, "ba", True),  # both agree
-        ("ba", "ko", 0.9999, "ba", False),  # two models disagree: the classifier's guess, not stored
+        ("ba", "ko", 0.9999, "ko", False),  # they disagree on a zone: the letter model's, not stored
+        # Every crop surely च: no zone, so the zone stands; the class slot's प stands too, not stored.
+        ("ba", "cha", 0.9999, "ba", False),
         ("ba", "ko", 0.6, "ba", True),  # the letter model is not sure: the classifier's answer stands
     ],
 )
