@@ -163,20 +163,23 @@ def test_a_letter_slot_asks_the_letter_threshold_while_digits_keep_the_crop_thre
 
 
 def test_a_glyph_that_cannot_be_one_symbol_is_doubtful_however_sure_the_model_is() -> None:
-    """Touching glyphs come out as one mark: too wide, or twice its row's height (० joined to ३ below)."""
+    """Touching glyphs come out as one mark: too wide, or twice its row's height (० joined to ३ below);
+    a प with its head bar, boxed 1.7 × as wide as tall, is still one letter."""
     glyphs = [
-        [Glyph((10 * i, 0, 8, 10), np.ones((4, 4), bool)) for i in range(4)],
+        [*(Glyph((10 * i, 0, 8, 10), np.ones((4, 4), bool)) for i in range(3))],
         [
             Glyph((0, 12, 8, 10), np.ones((4, 4), bool)),
             Glyph((10, 0, 8, 22), np.ones((4, 4), bool)),  # reaches up into the row above
-            Glyph((20, 12, 20, 10), np.ones((4, 4), bool)),  # two digits wide
-            Glyph((42, 12, 8, 10), np.ones((4, 4), bool)),
+            Glyph((20, 12, 22, 10), np.ones((4, 4), bool)),  # two digits wide
+            Glyph((44, 12, 8, 10), np.ones((4, 4), bool)),
         ],
     ]
+    glyphs[0].append(Glyph((30, 0, 17, 10), np.ones((4, 4), bool)))  # प, wide with its head bar
     probabilities = np.stack([row(label) for label in ("ba", "6", "0", "pa", "5", "3", "3", "9")])
-    second = decode(Segmentation(60, 30, glyphs), probabilities, META).rows[1]
+    first, second = decode(Segmentation(60, 30, glyphs), probabilities, META).rows
     assert [c.reason for c in second.characters] == [None, "low_confidence", "low_confidence", None]
     assert second.labels == ["5", UNREADABLE, UNREADABLE, "9"]
+    assert first.labels[3] == "pa" and first.characters[3].reason is None
 
 
 def test_a_confident_plate_asks_every_character_to_clear_the_plate_bar() -> None:

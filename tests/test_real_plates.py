@@ -183,10 +183,10 @@ def test_lpr_train_real_plates_writes_the_splits_report(tmp_path: Path, capsys) 
         assert report[way]["confident_with_a_wrong_letter"] == 0
         assert sum(z["plates"] for z in report[way]["zone_letters"].values()) == 26
     # The learned reader on real plates it never saw (connected components read 10 and 11 of them):
-    # issue 22's bar for crops (22 of 26, 95 % of in-class symbols in place), and photos read
-    # around their characters (15 before the zoom).
+    # issue 22's bars for crops (22 of 26, 95 % of in-class symbols in place) and for whole photos
+    # (22 of 26; 15 before the zoom, 21 while a wide ० or प was doubted as two glyphs).
     assert report["crop"]["exact"] >= 22 and report["crop"]["in_class_right"] >= 0.95 * 165
-    assert report["photo"]["exact"] >= 19
+    assert report["photo"]["exact"] >= 22
     # The letter model names the held-out plates' को (never named before it shipped).
     assert report["crop"]["zone_letters"]["ko"]["named_right"] >= ZONES_NAMED
     assert "crop: exact" in capsys.readouterr().out
