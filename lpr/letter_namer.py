@@ -133,7 +133,7 @@ class LetterNamer:
             return _named(character, labels, q, best), False
         if not sure or label == character.label:
             return character, True
-        if character.slot == "zone" and label not in self.classifier_labels:
+        if character.slot == "zone":
             return _named(character, labels, q, best), False
         return character, False
 

@@ -166,7 +166,10 @@ def test_a_glyph_that_cannot_be_one_symbol_is_doubtful_however_sure_the_model_is
     """Touching glyphs come out as one mark: too wide, or twice its row's height (० joined to ३ below);
     a प with its head bar, boxed 1.7 × as wide as tall, is still one letter."""
     glyphs = [
-        [*(Glyph((10 * i, 0, 8, 10), np.ones((4, 4), bool)) for i in range(3))],
+        [
+            *(Glyph((10 * i, 0, 8, 10), np.ones((4, 4), bool)) for i in range(3)),
+            Glyph((30, 0, 17, 10), np.ones((4, 4), bool)),  # प, wide with its head bar
+        ],
         [
             Glyph((0, 12, 8, 10), np.ones((4, 4), bool)),
             Glyph((10, 0, 8, 22), np.ones((4, 4), bool)),  # reaches up into the row above
@@ -174,7 +177,6 @@ def test_a_glyph_that_cannot_be_one_symbol_is_doubtful_however_sure_the_model_is
             Glyph((44, 12, 8, 10), np.ones((4, 4), bool)),
         ],
     ]
-    glyphs[0].append(Glyph((30, 0, 17, 10), np.ones((4, 4), bool)))  # प, wide with its head bar
     probabilities = np.stack([row(label) for label in ("ba", "6", "0", "pa", "5", "3", "3", "9")])
     first, second = decode(Segmentation(60, 30, glyphs), probabilities, META).rows
     assert [c.reason for c in second.characters] == [None, "low_confidence", "low_confidence", None]
